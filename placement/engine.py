@@ -1,0 +1,258 @@
+"""Adaptive placement test: the step API used by the web and by simulations.
+
+A test is a plain JSON-able dict (the *state*).  The web keeps it in the
+database between requests::
+
+    state = start(bank, prior_level="B1.1", seen=previous_item_ids, seed=42)
+    while (item_id := next_item(state)) is not None:
+        record(state, item_id, learner_answered_correctly)
+    outcome = result(state)
+
+``next_item`` and ``record`` update the state in place (and return it or
+the item id).  The state names its bank by fingerprint; any bank loaded with
+:func:`placement.bank.load_bank` in the process is found automatically, or
+pass ``bank=`` explicitly.
+
+Estimation is EAP on :data:`placement.model.GRID` with a normal prior centred
+on the self-assessed level; the log-posterior lives in the state so a step
+costs one vector addition.  Selection maximises posterior-weighted Fisher
+information within the skill furthest behind its target share, picks at
+random among the best ``randomesque`` items, and never offers an enemy of an
+administered item or an item from ``seen``.  Exposure is capped
+Sympson-Hetter style: each item takes part in a test with the probability
+given by its ``eligibility`` field, which :mod:`placement.exposure` fits by
+simulation for a chosen cap.
+"""
+
+import secrets
+
+import numpy as np
+
+from . import model
+from .bank import Bank, registered_bank
+
+STATE_VERSION = 1
+
+#: Default test settings; any of them can be overridden in :func:`start`.
+DEFAULTS = {
+    "min_items": 8,  # never stop before this many items
+    "max_items": 30,  # always stop after this many items
+    "confidence": 0.9,  # stop when the posterior probability of one level reaches this
+    "sem_stop": 0.30,  # ... or when the posterior SD falls to this, away from a cut
+    "randomesque": 5,  # choose at random among this many best items
+    "skill_shares": None,  # {skill: weight}; None = equal over the bank's skills
+    "prior_sd": 1.0,  # SD of the prior when the learner gave a level
+    "unknown_prior_sd": 1.5,  # SD of the prior when they did not
+    "min_skill_items": 4,  # per-skill estimates from fewer items are flagged
+    "borderline": 0.2,  # report a neighbouring level whose probability reaches this
+}
+
+_MASK64 = (1 << 64) - 1
+# Counter offset separating the per-item eligibility draws from the per-step draws.
+_ELIGIBILITY_STREAM = 1 << 32
+
+
+def _uniforms(seed, counters):
+    """Counter-based uniforms in [0, 1) (SplitMix64), so a state needs no RNG object."""
+    z = np.uint64((seed * 0x9E3779B97F4A7C15) & _MASK64) + (
+        np.asarray(counters, dtype=np.uint64) + np.uint64(1)
+    ) * np.uint64(0xD1B54A32D192ED03)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return ((z ^ (z >> np.uint64(31))) >> np.uint64(11)) / float(1 << 53)
+
+
+def _check_settings(bank, overrides):
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown test settings: {sorted(unknown)}")
+    settings = {**DEFAULTS, **overrides}
+    if not 1 <= settings["min_items"] <= settings["max_items"]:
+        raise ValueError("need 1 <= min_items <= max_items")
+    if settings["randomesque"] < 1:
+        raise ValueError("randomesque must be >= 1")
+    if settings["skill_shares"] is not None:
+        shares = {k: float(v) for k, v in settings["skill_shares"].items() if k in bank.skill_names}
+        if any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
+            raise ValueError("skill_shares needs a positive weight for at least one skill in the bank")
+        settings["skill_shares"] = shares
+    return settings
+
+
+def _shares(bank, settings):
+    given = settings["skill_shares"]
+    if given is None:
+        return np.full(len(bank.skill_names), 1.0 / len(bank.skill_names))
+    shares = np.array([given.get(s, 0.0) for s in bank.skill_names])
+    return shares / shares.sum()
+
+
+def _bank(state, bank):
+    if bank is None:
+        return registered_bank(state["bank"])
+    if bank.fingerprint != state["bank"]:
+        raise ValueError("this state belongs to a different item bank (fingerprint mismatch)")
+    return bank
+
+
+def start(bank: Bank, prior_level=None, seen=(), seed=None, **settings):
+    """Begin a test and return its state.
+
+    ``prior_level`` is the learner's self-assessed level (a level name of the
+    bank) or None; the prior is normal, centred on the middle of that level's
+    band.  ``seen`` lists item ids from the learner's previous attempt, which
+    are not offered again.  ``seed`` makes the test reproducible (random if
+    None).  Keyword ``settings`` override :data:`DEFAULTS`.
+    """
+    settings = _check_settings(bank, settings)
+    if prior_level is None:
+        mean = float((bank.cuts[0] + bank.cuts[-1]) / 2)
+        sd = settings["unknown_prior_sd"]
+    else:
+        mean, sd = bank.level_middle(prior_level), settings["prior_sd"]
+    return {
+        "version": STATE_VERSION,
+        "bank": bank.fingerprint,
+        "seed": secrets.randbits(63) if seed is None else int(seed),
+        "settings": settings,
+        "prior_level": prior_level,
+        "prior": [mean, sd],
+        "seen": [str(i) for i in seen if str(i) in bank.index],
+        "items": [],
+        "responses": [],
+        "log_post": model.normal_log_prior(mean, sd).tolist(),
+        "pending": None,
+        "stop_reason": None,
+    }
+
+
+def _stop_reason(state, bank, weights, sem):
+    settings = state["settings"]
+    n = len(state["items"])
+    if n >= settings["max_items"]:
+        return "max_items"
+    if n < settings["min_items"]:
+        return None
+    if (weights @ bank.band_weights).max() >= settings["confidence"]:
+        return "level_decided"
+    if sem <= settings["sem_stop"] and np.abs(bank.cuts - weights @ model.GRID).min() >= sem:
+        return "sem"
+    return None
+
+
+def _select(state, bank, weights):
+    """Index of the next item, or None when no eligible item is left."""
+    given = np.array([bank.index[i] for i in state["items"]], dtype=int)
+    # Sympson-Hetter style exposure control: item i takes part in this test
+    # with probability bank.eligibility[i], drawn once per test from the seed.
+    if bank.eligibility.min() < 1.0:
+        draws = _uniforms(state["seed"], _ELIGIBILITY_STREAM + np.arange(len(bank)))
+        available = draws < bank.eligibility
+    else:
+        available = np.ones(len(bank), dtype=bool)
+    available[given] = False
+    available[[bank.index[i] for i in state["seen"]]] = False
+    for i in given:
+        available[bank.enemies[i]] = False
+    n_skills = len(bank.skill_names)
+    deficit = _shares(bank, state["settings"]) * (given.size + 1) - np.bincount(
+        bank.skill_index[given], minlength=n_skills
+    )
+    deficit[np.bincount(bank.skill_index[available], minlength=n_skills) == 0] = -np.inf
+    if not np.isfinite(deficit.max()):
+        return None
+    candidates = available & (deficit >= deficit.max() - 1e-9)[bank.skill_index]
+    scores = np.where(candidates, bank.info @ weights, -np.inf)
+    k = min(state["settings"]["randomesque"], int(candidates.sum()))
+    best = np.sort(np.argpartition(-scores, k - 1)[:k])
+    return int(best[int(_uniforms(state["seed"], [given.size])[0] * k)])
+
+
+def next_item(state, bank=None):
+    """Id of the item to present next, or None when the test is over.
+
+    Calling it again before :func:`record` returns the same item, so a page
+    reload does not change the question.
+    """
+    if state["pending"] is not None:
+        return state["pending"]
+    if state["stop_reason"] is not None:
+        return None
+    bank = _bank(state, bank)
+    weights, _, sem = model.posterior_moments(np.asarray(state["log_post"]))
+    reason = _stop_reason(state, bank, weights, sem)
+    index = None if reason else _select(state, bank, weights)
+    if index is None:
+        state["stop_reason"] = reason or "bank_exhausted"
+        return None
+    state["pending"] = bank.ids[index]
+    return state["pending"]
+
+
+def record(state, item_id, correct, bank=None):
+    """Record the answer to the item last returned by :func:`next_item`; return the state."""
+    item_id = str(item_id)
+    if item_id != state["pending"]:
+        raise ValueError(f"item {item_id!r} was not offered (pending item: {state['pending']!r})")
+    bank = _bank(state, bank)
+    i = bank.index[item_id]
+    log_post = np.asarray(state["log_post"]) + (bank.log_p[i] if correct else bank.log_q[i])
+    state["log_post"] = (log_post - log_post.max()).tolist()
+    state["items"].append(item_id)
+    state["responses"].append(int(bool(correct)))
+    state["pending"] = None
+    return state
+
+
+def _skill_estimates(state, bank):
+    mean, sd = state["prior"]
+    prior = model.normal_log_prior(mean, sd)
+    out = {}
+    for skill in bank.skill_names:
+        log_post, count = prior.copy(), 0
+        for item_id, correct in zip(state["items"], state["responses"], strict=True):
+            i = bank.index[item_id]
+            if bank.skills[i] == skill:
+                log_post += bank.log_p[i] if correct else bank.log_q[i]
+                count += 1
+        _, theta, sem = model.posterior_moments(log_post)
+        out[skill] = {
+            "theta": theta,
+            "sem": sem,
+            "items": count,
+            "too_few_items": count < state["settings"]["min_skill_items"],
+        }
+    return out
+
+
+def result(state, bank=None):
+    """Placement outcome of a (finished or ongoing) test.
+
+    Returns a dict: ``level`` (most probable level), ``theta`` (EAP), ``sem``
+    (posterior SD), ``p_level`` (posterior probability that ``level`` is
+    right), ``neighbour`` (the adjacent level when its probability reaches
+    the ``borderline`` setting, else None), ``level_probabilities``,
+    ``items_used``, ``finished``, ``stop_reason`` and ``skills`` (per skill:
+    ``theta``, ``sem``, ``items`` and ``too_few_items``).
+    """
+    bank = _bank(state, bank)
+    weights, theta, sem = model.posterior_moments(np.asarray(state["log_post"]))
+    probs = weights @ bank.band_weights
+    k = int(np.argmax(probs))
+    adjacent = [j for j in (k - 1, k + 1) if 0 <= j < len(probs)]
+    best_adjacent = max(adjacent, key=lambda j: probs[j])
+    reason = state["stop_reason"] or _stop_reason(state, bank, weights, sem)
+    return {
+        "level": bank.levels[k],
+        "theta": theta,
+        "sem": sem,
+        "p_level": float(probs[k]),
+        "neighbour": bank.levels[best_adjacent]
+        if probs[best_adjacent] >= state["settings"]["borderline"]
+        else None,
+        "level_probabilities": dict(zip(bank.levels, probs.tolist(), strict=True)),
+        "items_used": len(state["items"]),
+        "finished": reason is not None,
+        "stop_reason": reason,
+        "skills": _skill_estimates(state, bank),
+    }
