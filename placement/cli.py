@@ -5,7 +5,7 @@ import csv
 import json
 import sys
 
-from .bank import BankError, load_bank
+from .bank import load_bank
 from .simulation import simulate, summarize
 
 OUT_COLUMNS = ("id", "theta_true", "theta_hat", "sem", "items_used", "level")
@@ -186,7 +186,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (BankError, OSError) as exc:
+    except (ValueError, OSError) as exc:
         raise SystemExit(f"error: {exc}") from None
     return 0
 
