@@ -234,7 +234,14 @@ class _Reader:
 
 
 def _source(path: str, m: YMap) -> Source:
-    return Source(path, m.line, MappingProxyType({str(k): v for k, v in m.key_lines.items()}))
+    """Lines of the fields of ``m``, and one level down: ``explanation.et``, ``options.2``."""
+    lines = {str(k): v for k, v in m.key_lines.items()}
+    for key, value in m.items():
+        if isinstance(value, YMap):
+            lines.update({f"{key}.{sub}": line for sub, line in value.key_lines.items()})
+        elif isinstance(value, YList):
+            lines.update({f"{key}.{n}": line for n, line in enumerate(value.item_lines)})
+    return Source(path, m.line, MappingProxyType(lines))
 
 
 def _explanation(r: _Reader, m: YMap, what: str) -> Explanation | None:
@@ -368,6 +375,32 @@ def parse_set(path: Path | str, problems: list[Problem]) -> ItemSet | None:
     return ItemSet(name or "", purpose or "", tuple(items), tuple(passages), _source(shown, m))
 
 
+def _translations(r: _Reader, value: Any, line: int, what: str, path: str) -> Statement | None:
+    m = r.mapping(value, line, what)
+    if m is None:
+        return None
+    texts = {locale: r.text(m, locale, what) for locale in LOCALES}
+    r.unknown_keys(m, set(LOCALES), what)
+    return None if None in texts.values() else Statement(**texts, source=_source(path, m))
+
+
+def _labels(r: _Reader, m: YMap, path: str) -> dict[str, dict[str, Statement]]:
+    labels: dict[str, dict[str, Statement]] = {}
+    block = r.mapping(m["labels"], m.line_of("labels"), "descriptors: labels")
+    if block is None:
+        return labels
+    r.unknown_keys(block, {"skills", "levels"}, "descriptors: labels")
+    for group in ("skills", "levels"):
+        entries = r.mapping(block[group], block.line_of(group), f"descriptors: labels.{group}") \
+            if group in block else None
+        labels[group] = {}
+        for key, value in (entries or {}).items():
+            label = _translations(r, value, entries.line_of(key), f"descriptors: labels.{group}.{key}", path)
+            if label is not None:
+                labels[group][str(key)] = label
+    return labels
+
+
 def parse_descriptors(path: Path | str, problems: list[Problem]) -> Descriptors | None:
     """Parse the self-assessment grid; completeness is checked by the validator."""
     shown = display_path(path)
@@ -378,7 +411,8 @@ def parse_descriptors(path: Path | str, problems: list[Problem]) -> Descriptors 
         return None
     skills = r.strings(m, "skills", "descriptors") or ()
     levels = r.strings(m, "levels", "descriptors") or ()
-    r.unknown_keys(m, {"skills", "levels", "grid"}, "descriptors")
+    r.unknown_keys(m, {"skills", "levels", "grid", "labels"}, "descriptors")
+    labels = _labels(r, m, shown) if "labels" in m else {}
     grid: dict[str, dict[str, tuple[Statement, ...]]] = {}
     raw_grid = r.mapping(m.get("grid"), m.line_of("grid"), "descriptors: grid")
     for skill, by_level in (raw_grid or {}).items():
@@ -389,17 +423,14 @@ def parse_descriptors(path: Path | str, problems: list[Problem]) -> Descriptors 
             if not isinstance(statements, YList):
                 r.error(cells.line_of(level), f"{where} must be a list of statements")
                 continue
-            built = []
+            built: list[Statement] = []
             for raw, line in zip(statements, statements.item_lines):
-                st = r.mapping(raw, line, f"{where} statement")
-                if st is None:
-                    continue
-                texts = {locale: r.text(st, locale, f"{where} statement") for locale in LOCALES}
-                r.unknown_keys(st, set(LOCALES), f"{where} statement")
-                if None not in texts.values():
-                    built.append(Statement(**texts, source=_source(shown, st)))
+                statement = _translations(r, raw, line, f"{where} statement", shown)
+                if statement is not None:
+                    built.append(statement)
             grid[str(skill)][str(level)] = tuple(built)
-    return Descriptors(tuple(skills), tuple(levels), MappingProxyType(grid), Source(shown, m.line))
+    return Descriptors(tuple(skills), tuple(levels), MappingProxyType(grid), _source(shown, m),
+                       MappingProxyType(labels))
 
 
 def content_files(root: Path | str) -> list[Path]:

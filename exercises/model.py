@@ -148,12 +148,14 @@ class Statement:
 
 @dataclass(frozen=True)
 class Descriptors:
-    """The self-assessment grid: skill -> level -> statements."""
+    """The self-assessment grid: skill -> level -> statements, with optional labels of skills and levels."""
 
     skills: tuple[str, ...]
     levels: tuple[str, ...]
     grid: Mapping[str, Mapping[str, tuple[Statement, ...]]]
     source: Source | None = field(default=None, compare=False)
+    #: Optional display texts: ``labels["skills"][skill]`` and ``labels["levels"][level]``.
+    labels: Mapping[str, Mapping[str, Statement]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,14 @@ class Unknown(NamedTuple):
 
 
 def tokenise(text: str) -> list[str]:
-    """Split ``text`` into words (letters, with inner hyphens or apostrophes); numbers are skipped."""
-    return _WORD.findall(text)
+    """Split ``text`` into words (letters, with inner hyphens or apostrophes).
+
+    Numbers are skipped, and so are what are not words: single letters (*täht õ*, *+ d*) and
+    endings written as suffixes (*lõpp -sse*).
+    """
+    return [m.group() for m in _WORD.finditer(text)
+            if len(m.group()) > 1 and not (m.start() > 0 and text[m.start() - 1] in "-‐‑–"
+                                           and (m.start() == 1 or not text[m.start() - 2].isalnum()))]
 
 
 def _passage_texts(passage: Passage) -> Iterator[Text]:
@@ -61,8 +67,9 @@ def _passage_texts(passage: Passage) -> Iterator[Text]:
 def _item_texts(item: Item) -> Iterator[Text]:
     path, at = item.source.path, item.source.at
     yield Text(item.prompt, path, at("prompt"))
-    yield Text(item.explanation.et, path, at("explanation"))
-    yield from (Text(option, path, at("options")) for option in item.options)
+    yield Text(item.explanation.et, path, item.source.fields.get("explanation.et", at("explanation")))
+    yield from (Text(option, path, item.source.fields.get(f"options.{n}", at("options")))
+                for n, option in enumerate(item.options))
     if item.text is not None:
         parts = GAP.split(item.text)
         filled = "".join(part + (item.answers[n][0] if n < len(item.answers) else "")
@@ -83,6 +90,9 @@ def estonian_texts(content: Content) -> Iterator[Text]:
         for item in item_set.items:
             yield from _item_texts(item)
     if content.descriptors is not None:
+        for labels in content.descriptors.labels.values():
+            for label in labels.values():
+                yield Text(label.et, label.source.path, label.source.line)
         for by_level in content.descriptors.grid.values():
             for statements in by_level.values():
                 for st in statements:

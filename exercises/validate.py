@@ -56,6 +56,9 @@ def _irt_problems(item: Item, where) -> Iterator[tuple[int, str]]:
     if not (low <= b < high or (inclusive and b == high)):
         band = f"[{low}, {high}{']' if inclusive else ')'}"
         yield where("irt"), f"irt.b {b} is outside the {item.level} band {band}"
+    if item.type in OPTION_TYPES and len(item.options) < 3:
+        yield where("options"), "placement items need at least 3 options: with 2, c = 0.5, " \
+                                "which the placement engine rejects (it needs c < 0.5)"
     expected_c = 1 / len(item.options) if item.type in OPTION_TYPES else 0.0
     if abs(c - expected_c) > C_TOLERANCE:
         yield where("irt"), f"irt.c must be {expected_c:.3g} for a {item.type} item with {len(item.options) or 'no'} options, not {c}"
@@ -216,6 +219,16 @@ def _descriptor_problems(content: Content) -> Iterator[Problem]:
     for skill in descriptors.grid:
         if skill not in DESCRIPTOR_SKILLS:
             yield Problem(path, line, f"grid: unknown skill {skill!r}")
+    if descriptors.labels:
+        for group, keys in (("skills", DESCRIPTOR_SKILLS), ("levels", LEVELS)):
+            given = descriptors.labels.get(group, {})
+            where = descriptors.source.at("labels")
+            for key in given:
+                if key not in keys:
+                    yield Problem(path, given[key].source.line, f"labels.{group}: unknown {group[:-1]} {key!r}")
+            missing = [key for key in keys if key not in given]
+            if missing:
+                yield Problem(path, where, f"labels.{group} has no label for {', '.join(missing)}")
     for skill in DESCRIPTOR_SKILLS:
         for level in LEVELS:
             statements = descriptors.grid.get(skill, {}).get(level)
