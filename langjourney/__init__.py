@@ -1,0 +1,94 @@
+"""LangJourney (Keeleteekond): from "where do I stand?" to the state exam, for adult learners of Estonian."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application. ``config`` overrides what the environment says (tests use it).
+
+    The factory makes no queries, runs no migrations and opens no connections.
+    """
+    from langjourney.config import PROJECT_ROOT, load_config
+
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"), instance_relative_config=True)
+    app.config.from_mapping(load_config(Path(app.instance_path)))
+    if config:
+        app.config.from_mapping(config)
+
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_templating(app)
+    register_request_hooks(app)
+    register_errors(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    from langjourney.ops.logging import configure_logging
+
+    configure_logging(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from langjourney import jobs
+    from langjourney.db import configure_sqlite
+    from langjourney.extensions import babel, csrf, db, login_manager, migrate
+    from langjourney.i18n import select_locale
+
+    db.init_app(app)
+    with app.app_context():  # engines exist now but have not connected; no query is made
+        for engine in db.engines.values():
+            configure_sqlite(engine)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    jobs.init_app(app)
+    import langjourney.models  # noqa: F401  (every model registered with the metadata)
+    import langjourney.auth.access  # noqa: F401  (the user loader)
+
+
+def register_blueprints(app: Flask) -> None:
+    from langjourney.admin.views import bp as admin_bp
+    from langjourney.auth.views import bp as auth_bp
+    from langjourney.learners.views import bp as learners_bp
+    from langjourney.ops.views import bp as ops_bp
+
+    for bp in (ops_bp, auth_bp, learners_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def register_templating(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from langjourney.auth.forms import ROLE_LABELS
+    from langjourney.i18n import LANGUAGE_NAMES
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals.update(get_locale=get_locale, language_names=LANGUAGE_NAMES,
+                                 role_labels=ROLE_LABELS)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from langjourney.ops.security import init_security
+
+    init_security(app)
+
+
+def register_errors(app: Flask) -> None:
+    from langjourney.ops.errors import init_errors
+
+    init_errors(app)
+
+
+def register_commands(app: Flask) -> None:
+    from langjourney.cli import init_cli
+
+    init_cli(app)

@@ -1,0 +1,55 @@
+"""Administration: staff accounts and the access log."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from langjourney.auth import services
+from langjourney.auth.access import role_required
+from langjourney.auth.forms import StaffUserForm
+from langjourney.auth.models import AccessLog, Role, User
+from langjourney.auth.views import form_error
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/users")
+@role_required(Role.ADMIN)
+def users():
+    staff = db.session.scalars(select(User).where(User.role != Role.LEARNER)
+                               .order_by(User.role, User.full_name)).all()
+    return render_template("admin/users.html", staff=staff)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def create_user():
+    form = StaffUserForm()
+    if form.validate_on_submit():
+        role = Role(form.role.data)
+        try:
+            provider = (services.get_or_create_provider(form.provider.data.strip())
+                        if role is Role.PROVIDER and form.provider.data.strip() else None)
+            services.create_user(form.email.data, form.password.data, form.full_name.data, role, provider)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("The account has been created."), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/create_user.html", form=form)
+
+
+@bp.get("/access-log")
+@role_required(Role.ADMIN)
+def access_log():
+    page = request.args.get("page", 1, type=int)
+    entries = db.session.execute(
+        select(AccessLog, User.full_name).join(User, User.id == AccessLog.staff_id)
+        .order_by(AccessLog.at.desc(), AccessLog.id.desc()).limit(100).offset((max(page, 1) - 1) * 100)
+    ).all()
+    return render_template("admin/access_log.html", entries=entries, page=page)

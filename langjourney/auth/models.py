@@ -1,0 +1,113 @@
+"""Accounts, organisations, login throttling and the staff access log."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from langjourney.db import UTCDateTime, utcnow
+from langjourney.extensions import db
+
+
+class Role(str, enum.Enum):
+    LEARNER = "learner"
+    COUNSELLOR = "counsellor"
+    PROVIDER = "provider"
+    ADMIN = "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        return self is not Role.LEARNER
+
+
+def enum_column(enum_cls: type[enum.Enum], name: str) -> Enum:
+    """A portable enum column storing the enum's values (a CHECK constraint, not a native type)."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class Provider(db.Model):
+    """A course provider: a language school whose staff confirm enrolments."""
+
+    __tablename__ = "provider"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    registry_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    staff: Mapped[list[User]] = relationship(back_populates="provider")
+
+
+class User(UserMixin, db.Model):
+    """Anyone who signs in. Learners have a :class:`LearnerProfile`; provider staff belong to a provider."""
+
+    __tablename__ = "user"
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'provider') = (provider_id IS NOT NULL)", name="provider_staff_have_provider"
+        ),
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"), default=Role.LEARNER)
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"), index=True)
+    locale: Mapped[str] = mapped_column(String(5), default="et")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped on every password change; part of reset tokens and sessions, so both die with the old password.
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    provider: Mapped[Provider | None] = relationship(back_populates="staff")
+    profile = relationship("LearnerProfile", back_populates="user", uselist=False)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role.is_staff
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.role in roles
+
+    def get_id(self) -> str:
+        # Flask-Login keeps this in the session: a password change invalidates other sessions.
+        return f"{self.id}:{int(self.password_changed_at.timestamp())}"
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in; recent rows throttle further attempts for that e-mail address."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_email_at", "email", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AccessLog(db.Model):
+    """A staff member looked at a learner's data: who, whose, what and when."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,214 @@
+"""Accounts: registration, authentication with throttling, password reset and staff creation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import delete, func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from langjourney.auth.models import AccessLog, LoginFailure, Provider, Role, User
+from langjourney.db import utcnow
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.learners.models import LearnerProfile, LearnerStatus
+
+PASSWORD_METHOD = "scrypt"
+MIN_PASSWORD_LENGTH = 10
+# Compared against when the e-mail is unknown, so a miss costs as much time as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method=PASSWORD_METHOD)
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    """What a learner tells about themselves (registration and profile edit)."""
+
+    full_name: str
+    locale: str
+    mother_tongue: str
+    county: str
+    town: str
+    status: LearnerStatus
+    residence_permit_date: date | None = None
+    goals: list[str] = field(default_factory=list)
+    availability: list[str] = field(default_factory=list)
+    accepts_online: bool = True
+
+
+class LoginThrottled(DomainError):
+    def __init__(self, minutes: int):
+        super().__init__(
+            _l("Too many failed sign-in attempts. Please wait %(minutes)d minutes and try again, "
+               "or reset your password.", minutes=minutes)
+        )
+        self.minutes = minutes
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=PASSWORD_METHOD)
+
+
+def get_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def _check_new_profile(data: ProfileData) -> None:
+    if data.status is LearnerStatus.NEW_IMMIGRANT:
+        if data.residence_permit_date is None:
+            raise DomainError(_l("Enter the date of your first residence permit."), "residence_permit_date")
+    if data.residence_permit_date and data.residence_permit_date > date.today():
+        raise DomainError(_l("The residence permit date cannot be in the future."), "residence_permit_date")
+
+
+def _apply_profile(user: User, data: ProfileData) -> None:
+    _check_new_profile(data)
+    user.full_name = data.full_name.strip()
+    user.locale = data.locale
+    profile = user.profile or LearnerProfile(user=user)
+    profile.mother_tongue = data.mother_tongue
+    profile.county = data.county
+    profile.town = data.town.strip()
+    profile.status = data.status
+    profile.residence_permit_date = (
+        data.residence_permit_date if data.status is LearnerStatus.NEW_IMMIGRANT else None
+    )
+    profile.goals = list(data.goals)
+    profile.availability = list(data.availability)
+    profile.accepts_online = data.accepts_online
+    db.session.add(profile)
+
+
+def register_learner(email: str, password: str, data: ProfileData) -> User:
+    """Create a learner account with its profile."""
+    email = normalise_email(email)
+    if get_user_by_email(email) is not None:
+        raise DomainError(_l("An account with this e-mail address already exists. "
+                             "Sign in or reset your password."), "email")
+    user = User(email=email, password_hash=hash_password(password), role=Role.LEARNER,
+                full_name=data.full_name.strip(), locale=data.locale)
+    db.session.add(user)
+    _apply_profile(user, data)
+    db.session.flush()
+    return user
+
+
+def update_profile(user: User, data: ProfileData) -> None:
+    """Replace a learner's profile data."""
+    _apply_profile(user, data)
+    db.session.flush()
+
+
+def _throttle_minutes(email: str, remote_addr: str | None) -> int | None:
+    config = current_app.config
+    window = timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
+    since = utcnow() - window
+    by_email = db.session.scalar(
+        select(func.count()).select_from(LoginFailure)
+        .where(LoginFailure.email == email, LoginFailure.at >= since))
+    by_addr = 0
+    if remote_addr:
+        by_addr = db.session.scalar(
+            select(func.count()).select_from(LoginFailure)
+            .where(LoginFailure.remote_addr == remote_addr, LoginFailure.at >= since))
+    if by_email >= config["LOGIN_MAX_FAILURES"] or by_addr >= 4 * config["LOGIN_MAX_FAILURES"]:
+        return config["LOGIN_FAILURE_WINDOW_MINUTES"]
+    return None
+
+
+def authenticate(email: str, password: str, remote_addr: str | None) -> User | None:
+    """Return the user for these credentials, or None (recording the failure).
+
+    Raises :class:`LoginThrottled` after too many recent failures for the address or the client,
+    before looking at the password. Unknown e-mails and wrong passwords look the same to the caller.
+    """
+    email = normalise_email(email)
+    minutes = _throttle_minutes(email, remote_addr)
+    if minutes is not None:
+        raise LoginThrottled(minutes)
+    user = get_user_by_email(email)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+    elif user.is_active and check_password_hash(user.password_hash, password):
+        db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+        user.last_login_at = utcnow()
+        db.session.flush()
+        return user
+    db.session.add(LoginFailure(email=email, remote_addr=remote_addr))
+    db.session.flush()
+    return None
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def make_reset_token(user: User) -> str:
+    """A signed token that resets this user's password once, until it expires."""
+    return _reset_serializer().dumps({"uid": user.id, "pc": int(user.password_changed_at.timestamp())})
+
+
+def user_for_reset_token(token: str) -> User | None:
+    """The user a valid, unexpired, unused reset token belongs to; None otherwise."""
+    try:
+        data = _reset_serializer().loads(token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE"])
+    except BadSignature:
+        return None
+    user = db.session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if user is None or not user.is_active or int(user.password_changed_at.timestamp()) != data.get("pc"):
+        return None
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password; this also invalidates reset tokens and other sessions."""
+    user.password_hash = hash_password(password)
+    # Whole seconds, +1 past the old stamp, so tokens and sessions issued this second die too.
+    stamp = utcnow().replace(microsecond=0)
+    if user.password_changed_at and stamp <= user.password_changed_at:
+        stamp = user.password_changed_at.replace(microsecond=0) + timedelta(seconds=1)
+    user.password_changed_at = stamp
+    db.session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
+    db.session.flush()
+
+
+def create_user(email: str, password: str, full_name: str, role: Role,
+                provider: Provider | None = None, locale: str = "et") -> User:
+    """Create a staff account (counsellor, provider staff or admin)."""
+    email = normalise_email(email)
+    if role is Role.LEARNER:
+        raise DomainError(_l("Learners register themselves."), "role")
+    if (role is Role.PROVIDER) != (provider is not None):
+        raise DomainError(_l("Provider staff must belong to a provider, and only they."), "provider")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(_l("The password must be at least %(n)d characters long.", n=MIN_PASSWORD_LENGTH),
+                          "password")
+    if get_user_by_email(email) is not None:
+        raise DomainError(_l("An account with this e-mail address already exists."), "email")
+    user = User(email=email, password_hash=hash_password(password), full_name=full_name.strip(),
+                role=role, provider=provider, locale=locale)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def get_or_create_provider(name: str) -> Provider:
+    provider = db.session.scalar(select(Provider).where(Provider.name == name))
+    if provider is None:
+        provider = Provider(name=name)
+        db.session.add(provider)
+        db.session.flush()
+    return provider
+
+
+def log_access(staff: User, learner: User, action: str, remote_addr: str | None) -> None:
+    """Record that a staff member viewed a learner's data."""
+    db.session.add(AccessLog(staff_id=staff.id, learner_id=learner.id, action=action,
+                             remote_addr=remote_addr))
+    db.session.flush()

@@ -1,0 +1,107 @@
+"""Sign-in, registration, sign-out and password reset."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+
+from langjourney.auth import services
+from langjourney.auth.forms import LoginForm, RegistrationForm, ResetPasswordForm, ResetRequestForm
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.mail.services import queue_mail
+from langjourney.ops.views import safe_next
+
+bp = Blueprint("auth", __name__)
+
+
+def form_error(form, error: DomainError) -> None:
+    """Show a domain error on its field (or above the form)."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data, form.password.data, request.remote_addr)
+        except services.LoginThrottled as exc:
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()  # the success stamp or the recorded failure
+            if user is not None:
+                login_user(user, remember=form.remember.data)
+                return redirect(safe_next(request.args.get("next"), url_for("main.index")))
+            form.form_errors.append(_("The e-mail address or password is wrong."))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = RegistrationForm()
+    if request.method == "GET":
+        form.locale.data = request.accept_languages.best_match(("et", "en", "ru", "uk")) or "et"
+    if form.validate_on_submit():
+        try:
+            user = services.register_learner(form.email.data, form.password.data, form.to_data())
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            queue_mail(user, _l("Welcome to LangJourney"), "mail/welcome.txt")
+            db.session.commit()
+            login_user(user)
+            flash(_("Your account has been created. Welcome!"), "success")
+            return redirect(url_for("learners.home"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def reset_request():
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        user = services.get_user_by_email(form.email.data)
+        if user is not None and user.is_active:
+            token = services.make_reset_token(user)
+            queue_mail(user, _l("Reset your LangJourney password"), "mail/reset_password.txt",
+                       url=url_for("auth.reset_password", token=token, _external=True))
+            db.session.commit()
+        # The same answer whether or not the address has an account.
+        flash(_("If an account exists for that address, we have sent it a link to set a new password. "
+                "The link is valid for 2 hours."), "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_request.html", form=form)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    user = services.user_for_reset_token(token)
+    if user is None:
+        flash(_("This link is invalid, expired or already used. Ask for a new one."), "error")
+        return redirect(url_for("auth.reset_request"))
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        services.set_password(user, form.password.data)
+        db.session.commit()
+        logout_user()
+        flash(_("Your password has been changed. You can now sign in."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", form=form)

@@ -1,0 +1,114 @@
+"""``flask`` commands: users, translations, the worker, the outbox and demo data."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
+
+from langjourney.auth.models import Role
+from langjourney.config import PROJECT_ROOT
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+
+users_cli = AppGroup("users", help="Manage accounts.")
+translate_cli = AppGroup("translate", help="Extract, update and compile the message catalogs.")
+outbox_cli = AppGroup("outbox", help="The e-mail outbox.")
+demo_cli = AppGroup("demo", help="Demonstration data.")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True, help="The account's e-mail address (its login).")
+@click.option("--name", "full_name", required=True, help="Full name.")
+@click.option("--role", type=click.Choice([r.value for r in Role if r is not Role.LEARNER]), required=True,
+              help="counsellor, provider (staff of a provider) or admin.")
+@click.option("--provider", default=None, help="Provider organisation's name (required for --role provider; "
+              "created if it does not exist).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The password (asked for when not given).")
+@click.option("--locale", type=click.Choice(["et", "en", "ru", "uk"]), default="et", show_default=True,
+              help="Language of the account.")
+def create_user_command(email, full_name, role, provider, password, locale):
+    """Create a staff account (counsellor, provider staff or admin)."""
+    from langjourney.auth import services
+
+    role = Role(role)
+    try:
+        org = services.get_or_create_provider(provider) if role is Role.PROVIDER and provider else None
+        user = services.create_user(email, password, full_name, role, org, locale)
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc.message)) from None
+    db.session.commit()
+    click.echo(f"Created {user.role.value} {user.email} (id {user.id}).")
+
+
+def _pybabel(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], cwd=PROJECT_ROOT)
+    if result.returncode:
+        raise click.ClickException(f"pybabel {args[0]} failed")
+
+
+@translate_cli.command("update")
+def translate_update():
+    """Extract messages into messages.pot and merge them into every catalog."""
+    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "--sort-by-file", "--no-wrap",
+             "--project=LangJourney", "--copyright-holder=LangJourney contributors", "-o", "translations/messages.pot", "langjourney")
+    for language in current_app.config["LANGUAGES"]:
+        if (PROJECT_ROOT / "translations" / language / "LC_MESSAGES" / "messages.po").exists():
+            _pybabel("update", "-i", "translations/messages.pot", "-d", "translations", "-l", language,
+                     "--no-wrap", "--ignore-obsolete")
+        else:
+            _pybabel("init", "-i", "translations/messages.pot", "-d", "translations", "-l", language,
+                     "--no-wrap")
+
+
+@translate_cli.command("compile")
+def translate_compile():
+    """Compile the catalogs (.po) into the binary form (.mo) the app reads."""
+    _pybabel("compile", "-d", "translations", "--statistics")
+
+
+@translate_cli.command("init")
+@click.argument("language")
+def translate_init(language):
+    """Start a catalog for a new LANGUAGE."""
+    _pybabel("init", "-i", "translations/messages.pot", "-d", "translations", "-l", language)
+
+
+@outbox_cli.command("resend")
+@click.option("--minutes", default=5, show_default=True, help="Resend mails pending longer than this.")
+def outbox_resend(minutes):
+    """Send mails left pending by a lost job (a flushed Redis, a dead worker)."""
+    from langjourney.mail.tasks import resend_stale
+
+    click.echo(f"Tried {resend_stale(minutes)} pending mails.")
+
+
+@demo_cli.command("load")
+def demo_load():
+    """Load demonstration data (idempotent): staff, providers, courses and 200 learners."""
+    from langjourney.demo.data import load_demo
+
+    counts = load_demo()
+    db.session.commit()
+    click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
+
+
+@click.command("worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Quit when the queue is empty (for tests and cron).")
+def worker_command(burst):
+    """Run an RQ worker (with its scheduler) for LangJourney's jobs. Needs REDIS_URL."""
+    from langjourney.jobs import run_worker
+
+    if not current_app.config["REDIS_URL"]:
+        raise click.ClickException("REDIS_URL is not set: jobs run inline and no worker is needed.")
+    run_worker(current_app._get_current_object(), burst=burst)
+
+
+def init_cli(app: Flask) -> None:
+    for command in (users_cli, translate_cli, outbox_cli, demo_cli, worker_command):
+        app.cli.add_command(command)

@@ -1,0 +1,74 @@
+"""Configuration, read from the environment once, in :func:`load_config`.
+
+Everything has a default that needs nothing installed (the *embedded default*): SQLite in
+``instance/`` and jobs run inline. Production sets ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LANGUAGES = ("et", "en", "ru", "uk")
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Return the secret key kept in ``instance/secret_key``, generating it on first run."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting at once must not write two different keys.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
+    """Build the Flask config mapping from ``env`` (default: ``os.environ``)."""
+    env = dict(os.environ if env is None else env)
+    debug = _bool(env.get("FLASK_DEBUG"), False)
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'langjourney.sqlite3'}"
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY") or _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "RQ_QUEUE": env.get("RQ_QUEUE", "langjourney"),
+        # Mail: "console" logs mails (development), "smtp" sends them, "null" drops them (tests).
+        "MAIL_BACKEND": env.get("MAIL_BACKEND", "console"),
+        "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),
+        "MAIL_PORT": int(env.get("MAIL_PORT", "25")),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS"), False),
+        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "LangJourney <noreply@keeleteekond.example>"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), not debug),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), not debug),
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "et",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Tallinn",
+        "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
+        "LANGUAGES": LANGUAGES,
+        "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_FAILURE_WINDOW_MINUTES": int(env.get("LOGIN_FAILURE_WINDOW_MINUTES", "15")),
+        "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", str(2 * 3600))),
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+    }

@@ -1,0 +1,116 @@
+"""Demonstration data for ``flask demo load``: idempotent, deterministic, never for production."""
+from __future__ import annotations
+
+import random
+from datetime import date, time, timedelta
+
+from sqlalchemy import func, select
+
+from langjourney.auth import services
+from langjourney.auth.models import Provider, Role, User
+from langjourney.courses.models import COURSE_LEVELS, Course, Mode, Programme
+from langjourney.extensions import db
+from langjourney.learners.models import (
+    AVAILABILITY_SLOTS, GOALS, LearnerProfile, LearnerStatus,
+)
+
+DEMO_PASSWORD = "keeleteekond-demo"
+ADMIN = ("admin@example.com", "Anne Admin")
+COUNSELLORS = [("counsellor1@example.com", "Kati Kask"), ("counsellor2@example.com", "Marko Mänd"),
+               ("counsellor3@example.com", "Olga Ivanova")]
+PROVIDERS = [
+    ("Keelekool Sõnarikas OÜ", "provider1@example.com", "Liis Lepp"),
+    ("Narva Keelemaja MTÜ", "provider2@example.com", "Sergei Petrov"),
+    ("Tartu Keelestuudio OÜ", "provider3@example.com", "Piret Saar"),
+    ("Pärnu Õppekeskus OÜ", "provider4@example.com", "Tõnu Tamm"),
+]
+# (town, county, provider index); None town = online
+PLACES = [("Tallinn", "harju", 0), ("Narva", "ida-viru", 1), ("Jõhvi", "ida-viru", 1),
+          ("Kohtla-Järve", "ida-viru", 1), ("Tartu", "tartu", 2), ("Pärnu", "parnu", 3), (None, None, 0)]
+LEARNER_TOWNS = [("Tallinn", "harju"), ("Maardu", "harju"), ("Narva", "ida-viru"), ("Jõhvi", "ida-viru"),
+                 ("Kohtla-Järve", "ida-viru"), ("Sillamäe", "ida-viru"), ("Tartu", "tartu"),
+                 ("Pärnu", "parnu"), ("Valga", "valga"), ("Rakvere", "laane-viru")]
+FIRST = ["Aleksandr", "Anna", "Dmitri", "Jelena", "Ivan", "Olena", "Andrii", "Natalja", "Oksana", "Pavel",
+         "Tatjana", "Maksym", "Irina", "Sergii", "Julia", "Ahmed", "Maria", "Nikolai", "Svetlana", "Bohdan"]
+LAST = ["Ivanov", "Smirnova", "Kuznetsov", "Shevchenko", "Kovalenko", "Popova", "Bondarenko", "Sokolov",
+        "Melnyk", "Volkova", "Tkachenko", "Morozov", "Lebedeva", "Kravchenko", "Novikova", "Hassan"]
+HOURS = {"A1": 100, "A2": 150, "B1.1": 120, "B1.2": 130, "B2": 140, "C1": 140}
+
+
+def _ensure_staff(email: str, name: str, role: Role, password_hash: str,
+                  provider: Provider | None = None) -> bool:
+    if services.get_user_by_email(email) is not None:
+        return False
+    db.session.add(User(email=email, full_name=name, role=role, provider=provider,
+                        password_hash=password_hash))
+    return True
+
+
+def load_demo(seed: int = 2026) -> dict[str, int]:
+    """Create the demo admin, counsellors, providers with staff, 40 courses and 200 learners.
+
+    Running it again adds nothing that is already there. Returns how many rows of each were added.
+    """
+    rng = random.Random(seed)
+    password_hash = services.hash_password(DEMO_PASSWORD)  # hashed once: scrypt is slow on purpose
+    added = {"staff": 0, "providers": 0, "courses": 0, "learners": 0}
+
+    added["staff"] += _ensure_staff(*ADMIN, Role.ADMIN, password_hash)
+    for email, name in COUNSELLORS:
+        added["staff"] += _ensure_staff(email, name, Role.COUNSELLOR, password_hash)
+    providers = []
+    for org, email, name in PROVIDERS:
+        exists = db.session.scalar(select(Provider).where(Provider.name == org)) is not None
+        provider = services.get_or_create_provider(org)
+        added["providers"] += not exists
+        added["staff"] += _ensure_staff(email, name, Role.PROVIDER, password_hash, provider)
+        providers.append(provider)
+    db.session.flush()
+
+    if not db.session.scalar(select(func.count()).select_from(Course)):
+        start = date(2027, 1, 11)
+        for i in range(40):
+            town, county, p = PLACES[i % len(PLACES)]
+            level = COURSE_LEVELS[i % len(COURSE_LEVELS)]
+            evening = rng.random() < 0.6
+            begins = start + timedelta(weeks=rng.randrange(0, 20))
+            db.session.add(Course(
+                provider=providers[p], level=level,
+                title=f"Eesti keel {level} – {town or 'veebis'}",
+                programme=Programme.ADAPTATION if i % 4 == 0 else Programme.RESIDENTS,
+                mode=Mode.ONLINE if town is None else (Mode.HYBRID if i % 9 == 0 else Mode.IN_PERSON),
+                county=county, town=town, address=None if town is None else f"Kooli {1 + i % 30}, {town}",
+                weekdays=["mon", "wed"] if i % 2 else ["tue", "thu"],
+                starts_at_time=time(17, 30) if evening else time(10, 0),
+                ends_at_time=time(19, 0) if evening else time(11, 30),
+                start_date=begins, end_date=begins + timedelta(weeks=16),
+                academic_hours=HOURS[level], capacity=rng.choice([12, 16, 20]),
+                support_language=rng.choice(["ru", "uk", "en", None]),
+                enrolment_deadline=begins - timedelta(days=7), is_published=True))
+            added["courses"] += 1
+
+    existing = set(db.session.scalars(select(User.email).where(User.role == Role.LEARNER)))
+    statuses = list(LearnerStatus)
+    for n in range(1, 201):
+        email = f"learner{n:03d}@example.com"
+        # Draw every value even for existing learners, so a re-run stays deterministic.
+        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        town, county = rng.choice(LEARNER_TOWNS)
+        status = statuses[n % len(statuses)]
+        permit = date(2022, 1, 1) + timedelta(days=rng.randrange(0, 1400))
+        tongue = "uk" if status is LearnerStatus.TEMPORARY_PROTECTION else rng.choice(["ru", "ru", "uk", "en", "other"])
+        goals = rng.sample(sorted(GOALS), k=rng.randint(1, 3))
+        slots = rng.sample(AVAILABILITY_SLOTS, k=rng.randint(2, 8))
+        online = rng.random() < 0.7
+        if email in existing:
+            continue
+        user = User(email=email, full_name=name, role=Role.LEARNER, password_hash=password_hash,
+                    locale=rng.choice(["et", "ru", "uk", "en", "ru"]))
+        db.session.add(user)
+        db.session.add(LearnerProfile(
+            user=user, mother_tongue=tongue, county=county, town=town, status=status,
+            residence_permit_date=permit if status is LearnerStatus.NEW_IMMIGRANT else None,
+            goals=sorted(goals), availability=sorted(slots), accepts_online=online))
+        added["learners"] += 1
+    db.session.flush()
+    return added

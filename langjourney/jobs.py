@@ -1,0 +1,129 @@
+"""Background jobs: one :func:`enqueue` that runs a job after the current transaction commits.
+
+With ``REDIS_URL`` unset, jobs run inline (synchronously) right after the commit, through the same
+functions an RQ worker would call; with it set they go to RQ and ``flask worker`` runs them. A job
+enqueued in a transaction that rolls back is dropped. Redis is only a trigger: whatever a job does
+is recoverable from the database (see the reconcile jobs of each feature).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue, Retry, Worker
+from sqlalchemy import event
+
+from langjourney.extensions import db
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 60
+DEFAULT_RETRY = Retry(max=3, interval=[10, 60, 300])
+_PENDING = "langjourney_pending_jobs"
+_worker_app: Flask | None = None
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    path: str
+    args: tuple
+    job_timeout: int
+    retry: Retry | None
+
+
+def _path(func: Callable) -> str:
+    if "." in func.__qualname__ or func.__module__ == "__main__":
+        raise ValueError("jobs must be module-level functions")
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def enqueue(func: Callable, *args: Any, job_timeout: int = DEFAULT_TIMEOUT,
+            retry: Retry | None = DEFAULT_RETRY) -> None:
+    """Run ``func(*args)`` once the current transaction commits; drop it if the transaction rolls back.
+
+    ``func`` must be a module-level function taking plain values (ids), idempotent, and owning
+    its own transaction.
+    """
+    job = PendingJob(_path(func), args, job_timeout, retry)
+    db.session.connection()  # begin the transaction now, so its rollback is sure to drop the job
+    db.session.info.setdefault(_PENDING, []).append(job)
+
+
+def _after_commit(session) -> None:
+    pending = session.info.pop(_PENDING, [])
+    for job in pending:
+        dispatch(current_app._get_current_object(), job)
+
+
+def _after_soft_rollback(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint inside it
+        session.info.pop(_PENDING, None)
+
+
+def init_app(app: Flask) -> None:
+    """Hook job dispatch into the session's commit and rollback."""
+    if not event.contains(db.session, "after_commit", _after_commit):
+        event.listen(db.session, "after_commit", _after_commit)
+        event.listen(db.session, "after_soft_rollback", _after_soft_rollback)
+
+
+def redis_connection(app: Flask) -> Redis:
+    return Redis.from_url(app.config["REDIS_URL"])
+
+
+def get_queue(app: Flask) -> Queue:
+    return Queue(app.config["RQ_QUEUE"], connection=redis_connection(app))
+
+
+def dispatch(app: Flask, job: PendingJob) -> None:
+    """Send a committed job to RQ, or run it inline when no Redis is configured."""
+    if app.config["REDIS_URL"]:
+        try:
+            get_queue(app).enqueue(run, job.path, *job.args, job_timeout=job.job_timeout,
+                                   retry=job.retry, description=job.path)
+        except Exception:
+            # The commit has happened; the reconcile jobs find the work again from the database.
+            log.exception("could not enqueue %s%r; reconcile will pick it up", job.path, job.args)
+        return
+    try:
+        with app.app_context():  # a fresh app context gives the job its own session
+            _call(job.path, job.args)
+    except Exception:
+        log.exception("inline job %s%r failed", job.path, job.args)
+
+
+def _call(path: str, args: tuple) -> Any:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)(*args)
+
+
+def run(path: str, *args: Any) -> Any:
+    """Entry point of every RQ job: call ``path(*args)`` inside an application context."""
+    global _worker_app
+    if _worker_app is None:
+        from langjourney import create_app  # only in a bare ``rq worker`` process
+
+        _worker_app = create_app()
+    with _worker_app.app_context():
+        # A forked work horse must not reuse the parent's pooled connections.
+        for engine in db.engines.values():
+            engine.dispose(close=False)
+        try:
+            return _call(path, args)
+        finally:
+            db.session.remove()
+
+
+def run_worker(app: Flask, burst: bool = False) -> bool:
+    """Run an RQ worker with its scheduler on the app's queue (``flask worker``)."""
+    global _worker_app
+    if not app.config["REDIS_URL"]:
+        raise RuntimeError("REDIS_URL is not set: jobs run inline and no worker is needed")
+    _worker_app = app
+    queue = get_queue(app)
+    worker = Worker([queue], connection=queue.connection)
+    return worker.work(burst=burst, with_scheduler=True)

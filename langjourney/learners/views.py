@@ -1,0 +1,62 @@
+"""The learner's home and profile, and the staff's read-only view of learners."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from langjourney.auth.access import get_learner_or_404, role_required
+from langjourney.auth.models import Role
+from langjourney.auth.services import update_profile
+from langjourney.auth.views import form_error
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.learners import services
+from langjourney.learners.forms import ProfileForm
+from langjourney.learners.models import COUNTIES, GOALS, MOTHER_TONGUES, STATUS_LABELS
+
+bp = Blueprint("learners", __name__)
+LABELS = {"counties": COUNTIES, "goals": GOALS, "tongues": MOTHER_TONGUES, "statuses": STATUS_LABELS}
+
+
+@bp.get("/home")
+@role_required(Role.LEARNER)
+def home():
+    return render_template("learners/home.html", learner=current_user, labels=LABELS)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@role_required(Role.LEARNER)
+def profile():
+    form = ProfileForm()
+    if request.method == "GET":
+        form.fill_from(current_user)
+    if form.validate_on_submit():
+        try:
+            update_profile(current_user, form.to_data())
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Your profile has been saved."), "success")
+            return redirect(url_for("learners.home"))
+    return render_template("learners/profile.html", form=form)
+
+
+@bp.get("/staff/learners")
+@role_required(Role.COUNSELLOR, Role.ADMIN)
+def staff_list():
+    query = request.args.get("q", "")
+    page = request.args.get("page", 1, type=int)
+    learners, total = services.search_learners(query, page)
+    return render_template("learners/staff_list.html", learners=learners, total=total, query=query,
+                           page=page, page_size=services.PAGE_SIZE)
+
+
+@bp.get("/staff/learners/<int:user_id>")
+@role_required(Role.COUNSELLOR, Role.ADMIN)
+def staff_view(user_id: int):
+    learner = get_learner_or_404(user_id, "view profile")
+    db.session.commit()  # the access log entry
+    return render_template("learners/staff_view.html", learner=learner, labels=LABELS)

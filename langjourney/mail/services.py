@@ -1,0 +1,63 @@
+"""The outbox: write a mail as a row in the current transaction; a job sends it after the commit."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from sqlalchemy import select
+
+from langjourney.db import utcnow
+from langjourney.extensions import db
+from langjourney.jobs import enqueue
+from langjourney.mail.models import MailStatus, OutboxMessage
+
+MAX_ATTEMPTS = 5
+
+
+def queue_mail(user, subject, template: str, **context) -> OutboxMessage:
+    """Render ``template`` (and the lazy ``subject``) in the user's language and queue the mail."""
+    with force_locale(user.locale):
+        body = render_template(template, user=user, **context)
+        subject = str(subject)
+    message = OutboxMessage(recipient=user.email, user_id=user.id, subject=subject, body=body,
+                            locale=user.locale)
+    db.session.add(message)
+    db.session.flush()
+    from langjourney.mail import tasks  # tasks import services; avoid the cycle at import time
+
+    enqueue(tasks.send_mail, message.id)
+    return message
+
+
+def send_message(message_id: int) -> OutboxMessage | None:
+    """Send one pending mail, at most once even if two workers try at the same moment."""
+    from langjourney.mail.backends import deliver
+
+    message = db.session.execute(
+        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
+    ).scalar_one_or_none()
+    if message is None or message.status is not MailStatus.PENDING:
+        return message
+    message.attempts += 1
+    try:
+        deliver(current_app._get_current_object(), message.recipient, message.subject, message.body)
+    except Exception as exc:
+        message.last_error = f"{type(exc).__name__}: {exc}"
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status = MailStatus.FAILED
+        db.session.flush()
+        raise
+    message.status = MailStatus.SENT
+    message.sent_at = utcnow()
+    message.last_error = None
+    db.session.flush()
+    return message
+
+
+def stale_pending_ids(older_than: timedelta = timedelta(minutes=5)) -> list[int]:
+    """Pending mails whose job seems lost (a flushed Redis, a dead worker)."""
+    return list(db.session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.status == MailStatus.PENDING,
+                                       OutboxMessage.created_at < utcnow() - older_than)
+        .order_by(OutboxMessage.id)))

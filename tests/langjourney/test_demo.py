@@ -1,0 +1,25 @@
+from sqlalchemy import func, select
+
+from langjourney.auth.models import Provider, Role, User
+from langjourney.courses.models import Course
+from langjourney.demo.data import DEMO_PASSWORD, load_demo
+
+
+def _count(model, *where):
+    return select(func.count()).select_from(model).where(*where)
+
+
+def test_demo_load_is_complete_and_idempotent(db_session, client):
+    first = load_demo()
+    assert first == {"staff": 8, "providers": 4, "courses": 40, "learners": 200}
+    assert load_demo() == {"staff": 0, "providers": 0, "courses": 0, "learners": 0}
+    assert db_session.scalar(_count(User, User.role == Role.COUNSELLOR)) == 3
+    assert db_session.scalar(_count(User, User.role == Role.ADMIN)) == 1
+    assert db_session.scalar(_count(Provider)) == 4
+    assert db_session.scalar(_count(User, User.role == Role.LEARNER)) == 200
+    towns = set(db_session.scalars(select(Course.town)))
+    assert {"Tallinn", "Narva", "Jõhvi", "Kohtla-Järve", "Tartu", "Pärnu", None} <= towns
+    assert set(db_session.scalars(select(Course.level))) == {"A1", "A2", "B1.1", "B1.2", "B2", "C1"}
+    db_session.commit()
+    response = client.post("/login", data={"email": "learner001@example.com", "password": DEMO_PASSWORD})
+    assert response.status_code == 302
