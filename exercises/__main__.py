@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "audio", help="synthesise missing listening audio with espeak-ng",
         description="Synthesise <passage id>.wav for every passage used by a listening item that has "
                     "no audio yet, with espeak-ng's Estonian voice; dialogue speaker names are not spoken. "
-                    f"Existing files are kept. Exits 2 if espeak-ng is missing.")
+                    "Existing files are kept. Exits 2 if espeak-ng is missing.")
     p.add_argument("--root", help=ROOT_HELP)
     p.add_argument("--cache", help=f"audio folder (default: ${audio.ENV_VAR}, else instance/audio)")
     p.add_argument("--only", metavar="ID", help="synthesise only the passage with this id")
