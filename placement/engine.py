@@ -37,7 +37,7 @@ STATE_VERSION = 1
 DEFAULTS = {
     "min_items": 8,  # never stop before this many items
     "max_items": 30,  # always stop after this many items
-    "confidence": 0.9,  # stop when the posterior probability of one level reaches this
+    "confidence": 0.8,  # stop when the posterior probability of one level reaches this
     "sem_stop": 0.30,  # ... or when the posterior SD falls to this, away from a cut
     "randomesque": 5,  # choose at random among this many best items
     "skill_shares": None,  # {skill: weight}; None = equal over the bank's skills

@@ -47,15 +47,24 @@ def synthetic_bank_dict(n_items=600, seed=0, cut_scores=None, guess_share=0.6, e
     return {"items": items, "cut_scores": cuts, "base_level": "A1"}
 
 
-def synthetic_learners(bank: Bank, n, seed=0, prior_accuracy=0.5):
-    """True abilities ~ N(0, 1) and self-assessed levels.
+def synthetic_learners(bank: Bank, n, seed=0, prior_accuracy=0.5, population="normal"):
+    """True abilities and self-assessed levels.
+
+    ``population`` is ``"normal"`` (N(0, 1)) or ``"uniform"`` (evenly over the
+    level bands, the open end bands taken one mean band width wide).
 
     The self-assessment is the true level with probability ``prior_accuracy``
     and otherwise one level off (up or down at random, inward at the ends).
     Returns ``(thetas, prior_levels)``.
     """
     rng = np.random.default_rng(seed)
-    thetas = np.clip(rng.normal(0.0, 1.0, n), model.GRID[0] + 1, model.GRID[-1] - 1)
+    if population == "uniform":
+        width = float(np.diff(bank.cuts).mean()) if bank.cuts.size > 1 else 1.0
+        thetas = rng.uniform(bank.cuts[0] - width, bank.cuts[-1] + width, n)
+    elif population == "normal":
+        thetas = np.clip(rng.normal(0.0, 1.0, n), model.GRID[0] + 1, model.GRID[-1] - 1)
+    else:
+        raise ValueError(f"unknown population {population!r}")
     true = np.searchsorted(bank.cuts, thetas, side="right")
     top = len(bank.levels) - 1
     step = np.where(rng.random(n) < 0.5, -1, 1)
