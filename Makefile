@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= test,postgres,e2e,deploy
+EXTRAS ?= test,postgres,e2e,deploy,morph
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma := ,
 FLASK := $(BIN)/flask --app wsgi

@@ -1,0 +1,56 @@
+"""A learner registers, signs out and in, and switches among the four languages, with a keyboard."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+
+def test_register_sign_in_and_switch_languages(live_server, page):
+    page.goto(live_server + "/")
+    assert page.get_attribute("html", "lang") == "en"
+
+    # The skip link is the first thing the keyboard reaches.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+
+    page.get_by_role("link", name="Register").first.click()
+    page.get_by_label("Full name").fill("Olena Kovalenko")
+    page.get_by_label("E-mail").fill("olena.e2e@example.com")
+    page.get_by_label("Password", exact=True).fill("pikk-parool-123")
+    page.get_by_label("Password again").fill("wrong-repeat-1")
+    page.get_by_label("Mother tongue").select_option("uk")
+    page.get_by_label("County").select_option("harju")
+    page.get_by_label("Town or rural municipality").fill("Tallinn")
+    page.get_by_label("Your status in Estonia").select_option("temporary_protection")
+    page.get_by_label("Work").check()
+    page.get_by_label("Monday, evening (17–21)").check()
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Create account").click()
+
+    # A mistake: the error summary gets focus and links to the field.
+    summary = page.locator("#error-summary")
+    assert summary.is_visible()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    summary.get_by_role("link").first.click()
+    assert page.evaluate("document.activeElement.id") == "password_confirm"
+    page.get_by_label("Password", exact=True).fill("pikk-parool-123")
+    page.get_by_label("Password again").fill("pikk-parool-123")
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/home(#.*)?$"))
+    assert "Olena Kovalenko" in page.inner_text("h1")
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name="Sign in").first.click()
+    page.get_by_label("E-mail").fill("olena.e2e@example.com")
+    page.get_by_label("Password").fill("pikk-parool-123")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/home(#.*)?$"))
+
+    expectations = {"ru": "Мой путь", "uk": "Мій шлях", "et": "Minu teekond", "en": "My journey"}
+    for lang in ("ru", "uk", "et", "en"):
+        page.locator("#lang-select").select_option(lang)
+        page.locator(".lang-switcher button").click()
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        assert expectations[lang] in page.inner_text("nav")
