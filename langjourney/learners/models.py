@@ -100,6 +100,7 @@ class LearnerProfile(db.Model):
             "status <> 'new_immigrant' OR residence_permit_date IS NOT NULL",
             name="new_immigrant_has_permit_date",
         ),
+        CheckConstraint("(level IS NULL) = (level_source IS NULL)", name="level_has_source"),
     )
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
@@ -111,6 +112,11 @@ class LearnerProfile(db.Model):
     goals: Mapped[list[str]] = mapped_column(JSON, default=list)
     availability: Mapped[list[str]] = mapped_column(JSON, default=list)
     accepts_online: Mapped[bool] = mapped_column(default=True)
+    # The learner's current level (A1, A2, B1.1, B1.2, B2, C1): set by a finished placement test or by
+    # a counsellor (with a reason); what course matching and the waitlists use.
+    level: Mapped[str | None] = mapped_column(String(8), index=True)
+    level_source: Mapped[str | None] = mapped_column(String(16))  # "placement" | "counsellor"
+    level_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     user = relationship("User", back_populates="profile")
