@@ -60,8 +60,10 @@ def register_blueprints(app: Flask) -> None:
     from langjourney.auth.views import bp as auth_bp
     from langjourney.learners.views import bp as learners_bp
     from langjourney.ops.views import bp as ops_bp
+    from langjourney.selfassess.views import bp as selfassess_bp
+    from langjourney.testing.views import bp as testing_bp
 
-    for bp in (ops_bp, auth_bp, learners_bp, admin_bp):
+    for bp in (ops_bp, auth_bp, learners_bp, selfassess_bp, testing_bp, admin_bp):
         app.register_blueprint(bp)
 
 

@@ -3,3 +3,7 @@ from langjourney.auth.models import AccessLog, LoginFailure, Provider, User  # n
 from langjourney.courses.models import Course  # noqa: F401
 from langjourney.learners.models import LearnerProfile  # noqa: F401
 from langjourney.mail.models import OutboxMessage  # noqa: F401
+from langjourney.selfassess.models import SelfAssessment  # noqa: F401
+from langjourney.testing.models import (  # noqa: F401
+    BankVersion, PlacementAttempt, PlacementResponse, RetakePermission,
+)
