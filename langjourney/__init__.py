@@ -72,10 +72,11 @@ def register_templating(app: Flask) -> None:
 
     from langjourney.auth.forms import ROLE_LABELS
     from langjourney.i18n import LANGUAGE_NAMES
+    from langjourney.testing.presentation import ATTEMPT_STATUS_LABELS
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(get_locale=get_locale, language_names=LANGUAGE_NAMES,
-                                 role_labels=ROLE_LABELS)
+                                 role_labels=ROLE_LABELS, attempt_status_labels=ATTEMPT_STATUS_LABELS)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -110,5 +110,7 @@ def worker_command(burst):
 
 
 def init_cli(app: Flask) -> None:
-    for command in (users_cli, translate_cli, outbox_cli, demo_cli, worker_command):
+    from langjourney.testing.cli import placement_cli
+
+    for command in (users_cli, translate_cli, outbox_cli, demo_cli, worker_command, placement_cli):
         app.cli.add_command(command)

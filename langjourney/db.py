@@ -56,7 +56,12 @@ def render_item(type_, obj, autogen_context):
 
 def configure_sqlite(engine) -> None:
     """Give SQLite real transactions: foreign keys on, and BEGIN emitted by SQLAlchemy rather than
-    by the driver's guesswork, so savepoints and rollbacks behave as on PostgreSQL."""
+    by the driver's guesswork, so savepoints and rollbacks behave as on PostgreSQL.
+
+    Transactions begin IMMEDIATE (taking the write lock at once, waiting up to the busy timeout):
+    SQLite has no row locks, so this is what makes two requests racing for the same row — a double
+    click, two workers — run one after the other, as ``SELECT … FOR UPDATE`` does on PostgreSQL.
+    """
     if engine.dialect.name != "sqlite":
         return
 
@@ -70,4 +75,4 @@ def configure_sqlite(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

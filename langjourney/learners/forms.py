@@ -4,7 +4,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, SelectField, StringField
+from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from langjourney.auth.services import ProfileData
@@ -70,3 +70,8 @@ class ProfileForm(FlaskForm):
         self.goals.data = profile.goals
         self.availability.data = profile.availability
         self.accepts_online.data = profile.accepts_online
+
+
+class RetakeForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for allowing another placement test"),
+                           validators=[DataRequired(_REQUIRED), Length(max=500)])

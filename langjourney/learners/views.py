@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -12,8 +13,11 @@ from langjourney.auth.views import form_error
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners import services
-from langjourney.learners.forms import ProfileForm
+from langjourney.learners.forms import ProfileForm, RetakeForm
+from langjourney.learners.journey import journey
 from langjourney.learners.models import COUNTIES, GOALS, MOTHER_TONGUES, STATUS_LABELS
+from langjourney.selfassess import services as selfassess
+from langjourney.testing import services as testing
 
 bp = Blueprint("learners", __name__)
 LABELS = {"counties": COUNTIES, "goals": GOALS, "tongues": MOTHER_TONGUES, "statuses": STATUS_LABELS}
@@ -22,7 +26,8 @@ LABELS = {"counties": COUNTIES, "goals": GOALS, "tongues": MOTHER_TONGUES, "stat
 @bp.get("/home")
 @role_required(Role.LEARNER)
 def home():
-    return render_template("learners/home.html", learner=current_user, labels=LABELS)
+    return render_template("learners/home.html", learner=current_user, labels=LABELS,
+                           journey=journey(current_user))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -57,6 +62,33 @@ def staff_list():
 @bp.get("/staff/learners/<int:user_id>")
 @role_required(Role.COUNSELLOR, Role.ADMIN)
 def staff_view(user_id: int):
-    learner = get_learner_or_404(user_id, "view profile")
+    learner = get_learner_or_404(user_id, "view profile, self-assessment and tests")
     db.session.commit()  # the access log entry
-    return render_template("learners/staff_view.html", learner=learner, labels=LABELS)
+    return _render_staff_view(learner, RetakeForm())
+
+
+def _render_staff_view(learner, retake_form, status=200):
+    sa = selfassess.find(learner)
+    return render_template(
+        "learners/staff_view.html", learner=learner, labels=LABELS, sa=sa,
+        sa_texts=selfassess.grid_texts(str(get_locale())) if sa else None,
+        attempts=testing.attempts_of(learner), retake=testing.retake_status(learner),
+        retake_form=retake_form), status
+
+
+@bp.post("/staff/learners/<int:user_id>/allow-retake")
+@role_required(Role.COUNSELLOR, Role.ADMIN)
+def allow_retake(user_id: int):
+    learner = get_learner_or_404(user_id, "allow a placement retake")
+    form = RetakeForm()
+    if form.validate_on_submit():
+        try:
+            testing.allow_retake(learner, current_user, form.reason.data)
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+        else:
+            db.session.commit()
+            flash(_("The learner may now take the placement test again."), "success")
+            return redirect(url_for("learners.staff_view", user_id=learner.id))
+    return _render_staff_view(learner, form)

@@ -66,6 +66,7 @@ class PlacementAttempt(db.Model):
     result: Mapped[dict | None] = mapped_column(JSON)
 
     bank_version = relationship("BankVersion")
+    learner = relationship("User")
     responses: Mapped[list[PlacementResponse]] = relationship(
         back_populates="attempt", order_by="PlacementResponse.seq")
 

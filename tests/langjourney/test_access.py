@@ -1,13 +1,14 @@
 """Every route × every role: who gets the page, who is sent to sign in, who is refused."""
 import pytest
 
+from langjourney.testing import services
 from tests.fixtures.factories import UserFactory
 
 ROLES = ["anonymous", "learner", "counsellor", "provider", "admin"]
 PUBLIC = set(ROLES)
 STAFF = {"counsellor", "provider", "admin"}
 
-# endpoint -> (method, url, roles that get through)
+# endpoint -> (method, url, roles that get through[, the statuses they get instead of 200/302])
 ROUTES = {
     "main.index": ("GET", "/", PUBLIC),
     "main.healthz": ("GET", "/healthz", PUBLIC),
@@ -22,6 +23,18 @@ ROUTES = {
     "learners.profile": ("GET", "/profile", {"learner"}),
     "learners.staff_list": ("GET", "/staff/learners", {"counsellor", "admin"}),
     "learners.staff_view": ("GET", "/staff/learners/{learner}", {"counsellor", "admin"}),
+    "learners.allow_retake": ("POST", "/staff/learners/{learner}/allow-retake", {"counsellor", "admin"}),
+    "selfassess.resume": ("GET", "/self-assessment/", {"learner"}),
+    "selfassess.answer": ("GET", "/self-assessment/step/1", {"learner"}),
+    "selfassess.summary": ("GET", "/self-assessment/summary", {"learner"}),
+    "testing.start_page": ("GET", "/test/", {"learner"}),
+    "testing.start": ("POST", "/test/start", {"learner"}),
+    "testing.item": ("GET", "/test/item", {"learner"}),
+    "testing.answer": ("POST", "/test/answer", {"learner"}),
+    "testing.finish": ("POST", "/test/finish", {"learner"}),
+    # No test in progress: the audio of no item may be fetched.
+    "testing.audio": ("GET", "/test/audio/a1-l-01.wav", {"learner"}, {404}),
+    "testing.result": ("GET", "/test/result/{attempt}", {"counsellor", "admin"}),
     "admin.users": ("GET", "/admin/users", {"admin"}),
     "admin.create_user": ("GET", "/admin/users/new", {"admin"}),
     "admin.access_log": ("GET", "/admin/access-log", {"admin"}),
@@ -36,13 +49,16 @@ def test_every_route_is_in_the_matrix(app):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("endpoint", sorted(ROUTES))
 def test_access_matrix(client, auth, db_session, endpoint, role):
-    method, url, allowed = ROUTES[endpoint]
+    method, url, allowed, *statuses = ROUTES[endpoint]
     learner = UserFactory()
+    attempt = services.start_attempt(learner, None)
+    services.finish_early(attempt)  # someone else's finished attempt
+    db_session.commit()
     if role != "anonymous":
         auth.login(role)
-    response = client.open(url.format(learner=learner.id), method=method)
+    response = client.open(url.format(learner=learner.id, attempt=attempt.id), method=method)
     if role in allowed:
-        assert response.status_code in (200, 302), response.status_code
+        assert response.status_code in (statuses[0] if statuses else {200, 302}), response.status_code
         if response.status_code == 302:
             assert "/login" not in response.location
     elif role == "anonymous":
@@ -68,7 +84,7 @@ def test_staff_view_of_learner_is_logged(client, auth, db_session):
     learner = UserFactory(full_name="Jelena Ivanova")
     assert "Jelena Ivanova" in client.get(f"/staff/learners/{learner.id}").get_data(as_text=True)
     entry = db_session.scalar(select(AccessLog))
-    assert (entry.staff_id, entry.learner_id, entry.action) == (counsellor.id, learner.id, "view profile")
+    assert (entry.staff_id, entry.learner_id, entry.action) == (counsellor.id, learner.id, "view profile, self-assessment and tests")
 
 
 def test_learner_sees_only_own_data(client, auth, db_session):

@@ -1,0 +1,76 @@
+"""The learner's journey: the stage they are at, the one next action, what is done and notices."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import url_for
+from flask_babel import format_datetime
+from flask_babel import lazy_gettext as _l
+
+from langjourney.auth.models import User
+from langjourney.selfassess import services as selfassess
+from langjourney.testing import services as testing
+from langjourney.testing.models import AttemptStatus
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    text: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Journey:
+    stage: str
+    stage_label: str
+    action_label: str
+    action_url: str
+    timeline: list[Event] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
+def journey(learner: User) -> Journey:
+    """Work out where the learner stands from what is stored (nothing is kept twice)."""
+    sa = selfassess.find(learner)
+    attempts = testing.attempts_of(learner)
+    open_attempt = next((a for a in attempts if a.status is AttemptStatus.OPEN), None)
+    closed = [a for a in attempts if a.status is not AttemptStatus.OPEN and a.level]
+    profile = learner.profile
+
+    timeline = [Event(learner.created_at, str(_l("You created your account.")))]
+    if sa is not None and sa.completed_at:
+        timeline.append(Event(sa.completed_at, str(_l("You completed the self-assessment.")),
+                              url_for("selfassess.summary")))
+    for attempt in reversed(closed):
+        timeline.append(Event(attempt.finished_at,
+                              str(_l("Placement test: level %(level)s.", level=attempt.level)),
+                              url_for("testing.result", attempt_id=attempt.id)))
+    if profile is not None and profile.level_source == "counsellor" and profile.level_set_at:
+        timeline.append(Event(profile.level_set_at,
+                              str(_l("A counsellor set your level to %(level)s.", level=profile.level))))
+    timeline.sort(key=lambda e: e.at, reverse=True)
+
+    notices = []
+    if open_attempt is not None:
+        deadline = open_attempt.last_activity_at + testing.PAUSE_LIMIT
+        notices.append(str(_l("Your placement test is paused. Continue it before %(when)s, or it will be "
+                              "scored on the answers you have given.", when=format_datetime(deadline, "short"))))
+
+    if open_attempt is not None:
+        return Journey("test", str(_l("Placement test in progress")), str(_l("Continue the placement test")),
+                       url_for("testing.item"), timeline, notices)
+    if profile is not None and profile.level:
+        return Journey("placed", str(_l("Your level is %(level)s", level=profile.level)),
+                       str(_l("See your result and next steps")),
+                       url_for("testing.result", attempt_id=closed[0].id) if closed
+                       else url_for("learners.profile"), timeline, notices)
+    if sa is not None and sa.completed_at:
+        return Journey("assessed", str(_l("Self-assessment done")), str(_l("Take the placement test")),
+                       url_for("testing.start_page"), timeline, notices)
+    if sa is not None:
+        return Journey("assessing", str(_l("Self-assessment in progress")),
+                       str(_l("Continue the self-assessment")), url_for("selfassess.resume"), timeline, notices)
+    return Journey("start", str(_l("Getting started")), str(_l("Assess your Estonian")),
+                   url_for("selfassess.resume"), timeline, notices)

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, SubmitField
+from wtforms.validators import InputRequired
+from wtforms.widgets import HiddenInput
+
+
+class StartForm(FlaskForm):
+    """A form with only its CSRF token: start, resume or finish."""
+
+
+class AnswerForm(FlaskForm):
+    """One answer. ``seq`` is the number of answers recorded when the item was shown."""
+
+    seq = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+    answer = HiddenField()  # the real inputs are rendered by the item template under this name
+    dont_know = SubmitField()
+
+    def given(self):
+        value = (self.answer.data or "").strip()
+        return value or None
