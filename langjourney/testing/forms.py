@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SubmitField
+from wtforms import IntegerField, StringField, SubmitField
 from wtforms.validators import InputRequired
 from wtforms.widgets import HiddenInput
 
@@ -14,7 +14,7 @@ class AnswerForm(FlaskForm):
     """One answer. ``seq`` is the number of answers recorded when the item was shown."""
 
     seq = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
-    answer = HiddenField()  # the real inputs are rendered by the item template under this name
+    answer = StringField()  # the inputs are rendered by the item template, per item type, under this name
     dont_know = SubmitField()
 
     def given(self):

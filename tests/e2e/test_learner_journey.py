@@ -54,3 +54,47 @@ def test_register_sign_in_and_switch_languages(live_server, page):
         page.locator(".lang-switcher button").click()
         expect(page.locator("html")).to_have_attribute("lang", lang)
         assert expectations[lang] in page.inner_text("nav")
+
+
+def _register(page, live_server, email):
+    page.goto(live_server + "/register")
+    page.get_by_label("Full name").fill("Andrii Melnyk")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password", exact=True).fill("pikk-parool-123")
+    page.get_by_label("Password again").fill("pikk-parool-123")
+    page.get_by_label("Language of this service").select_option("en")
+    page.get_by_label("Mother tongue").select_option("uk")
+    page.get_by_label("County").select_option("ida-viru")
+    page.get_by_label("Town or rural municipality").fill("Narva")
+    page.get_by_label("Your status in Estonia").select_option("international_protection")
+    page.get_by_label("I agree").check()
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/home(#.*)?$"))
+
+
+def test_self_assessment_then_placement_test_by_keyboard(live_server, page):
+    _register(page, live_server, "andrii.e2e@example.com")
+    page.get_by_role("link", name="Assess your Estonian").click()
+    for step in range(5):
+        expect(page.locator("[aria-current=step]")).to_be_visible()
+        page.get_by_label("Level A2", exact=True).check()
+        page.get_by_role("button", name=re.compile("^(Next|Finish)$")).click()
+    expect(page.locator("h1")).to_contain_text("self-assessment", ignore_case=True)
+    page.get_by_role("link", name="Take the placement test").click()
+    page.get_by_role("button", name="Start the test").click()
+
+    for _ in range(31):
+        if "/test/result/" in page.url:
+            break
+        if page.locator(".options input[type=radio]").count():
+            page.locator("body").press("1")  # the keyboard shortcut picks the first option
+            assert page.locator(".options input[type=radio]").first.is_checked()
+        else:
+            page.locator("#answer-0").fill("maja")
+        page.locator("#answer-0").press("Enter")  # submits the form with its first button: Answer
+        page.wait_for_load_state()
+    expect(page).to_have_url(re.compile(r"/test/result/\d+$"))
+    assert page.locator(".level-name").inner_text() in {"A1", "A2", "B1.1", "B1.2", "B2", "C1"}
+    assert page.locator("svg.skill-chart[role=img]").count() == 1
+    page.get_by_role("link", name="My journey").click()
+    expect(page.locator(".next-step")).to_contain_text("See your result")

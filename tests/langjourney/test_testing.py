@@ -312,3 +312,12 @@ def test_two_simultaneous_answers_to_one_item_record_one(live_app):
     db.session.expire_all()
     assert db.session.get(PlacementAttempt, attempt_id).seq == 1
     assert db.session.scalar(select(func.count()).select_from(PlacementResponse)) == 1
+
+
+def test_item_page_has_only_the_real_answer_inputs(client, auth, db_session):
+    learner = auth.login("learner")
+    client.post("/test/start")
+    page, _ = _item_page(client)
+    item = content().item(_attempt(db_session, learner).state["pending"])
+    expected = len(item.options) if item.type in ("choice", "reading", "listening") else 1
+    assert page.count('name="answer"') == expected  # no hidden duplicate that would shadow the answer
