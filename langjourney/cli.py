@@ -17,6 +17,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 translate_cli = AppGroup("translate", help="Extract, update and compile the message catalogs.")
 outbox_cli = AppGroup("outbox", help="The e-mail outbox.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
+courses_cli = AppGroup("courses", help="Courses: CSV import and export, overdue confirmation reminders.")
 
 
 @users_cli.command("create")
@@ -97,6 +98,63 @@ def demo_load():
     click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
 
 
+def _provider_by_name(name: str):
+    from sqlalchemy import select
+
+    from langjourney.auth.models import Provider
+
+    provider = db.session.scalar(select(Provider).where(Provider.name == name))
+    if provider is None:
+        raise click.ClickException(f"No provider named {name!r}.")
+    return provider
+
+
+@courses_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--provider", "provider_name", required=True, help="The provider organisation's name.")
+def courses_import(file, provider_name):
+    """Import a provider's courses from a CSV FILE: all rows or none.
+
+    Rows without an id create courses (waiting for approval); rows with the id of one of the
+    provider's courses update it. Every problem is reported with its line and column.
+    """
+    from langjourney.courses.csvio import CsvImportFailed, import_courses
+
+    provider = _provider_by_name(provider_name)
+    try:
+        courses = import_courses(file.read(), provider, None)
+    except CsvImportFailed as exc:
+        db.session.rollback()
+        for error in exc.errors:
+            click.echo(f"{file.name}:{error.line}: {error.column}: {error.message}", err=True)
+        raise click.ClickException(f"{len(exc.errors)} problems; nothing was imported.") from None
+    db.session.commit()
+    click.echo(f"Imported {len(courses)} courses for {provider.name}.")
+
+
+@courses_cli.command("export")
+@click.option("--provider", "provider_name", required=True, help="The provider organisation's name.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="Where to write the CSV.")
+def courses_export(provider_name, output):
+    """Export a provider's courses as CSV, in the import format."""
+    from langjourney.courses.csvio import export_courses
+
+    output.write(export_courses(_provider_by_name(provider_name)))
+
+
+@courses_cli.command("remind-overdue")
+@click.option("--today", default=None, help="Pretend today is this date (YYYY-MM-DD).")
+def courses_remind_overdue(today):
+    """Mail providers about enrolments not confirmed by the deadline (5 working days after acceptance).
+
+    Idempotent: an enrolment is reminded about at most once a day, so cron may run it hourly.
+    """
+    from langjourney.courses.tasks import remind_overdue_confirmations
+
+    click.echo(f"Queued {remind_overdue_confirmations(today)} reminder mails.")
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--burst", is_flag=True, help="Quit when the queue is empty (for tests and cron).")
@@ -110,5 +168,5 @@ def worker_command(burst):
 
 
 def init_cli(app: Flask) -> None:
-    for command in (users_cli, translate_cli, outbox_cli, demo_cli, worker_command):
+    for command in (users_cli, translate_cli, outbox_cli, demo_cli, courses_cli, worker_command):
         app.cli.add_command(command)
