@@ -31,7 +31,8 @@ courses_cli = AppGroup("courses", help="Courses: CSV import and export, overdue 
               help="The password (asked for when not given).")
 @click.option("--locale", type=click.Choice(["et", "en", "ru", "uk"]), default="et", show_default=True,
               help="Language of the account.")
-def create_user_command(email, full_name, role, provider, password, locale):
+@click.option("--provider-admin", is_flag=True, help="Provider staff who also manage the provider's API tokens.")
+def create_user_command(email, full_name, role, provider, password, locale, provider_admin):
     """Create a staff account (counsellor, provider staff or admin)."""
     from langjourney.auth import services
 
@@ -39,6 +40,10 @@ def create_user_command(email, full_name, role, provider, password, locale):
     try:
         org = services.get_or_create_provider(provider) if role is Role.PROVIDER and provider else None
         user = services.create_user(email, password, full_name, role, org, locale)
+        if provider_admin:
+            if role is not Role.PROVIDER:
+                raise DomainError("--provider-admin is only for provider staff")
+            user.is_provider_admin = True
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc.message)) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
@@ -27,14 +28,30 @@ MAX_CANDIDATES = 500
 
 @dataclass
 class Match:
+    """One course for one learner: its sort key, and the reasons, worded only when read (a page
+    shows a few dozen of several hundred ranked courses)."""
+
     course: Course
+    profile: object
     key: tuple = ()
-    reasons: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
     @property
     def is_eligible(self) -> bool:
         return not self.problems
+
+    @cached_property
+    def reasons(self) -> list[str]:
+        programme_tier = self.key[0]
+        if programme_tier == 0:
+            programme = _l("The programme meant for you: %(programme)s.",
+                           programme=PROGRAMME_LABELS[self.course.programme])
+        else:
+            programme = _l("Another programme than the one meant for you: %(programme)s.",
+                           programme=PROGRAMME_LABELS[self.course.programme])
+        return [str(_l("Right level: %(level)s.", level=self.course.level)), str(programme),
+                _place(self.course, self.profile)[1], _time_fit(self.course, self.profile)[1],
+                str(_l("Starts on %(date)s.", date=format_date(self.course.start_date)))]
 
 
 @dataclass
@@ -44,7 +61,8 @@ class MatchResult:
     excluded: list[Match]
 
 
-def _place(course: Course, profile) -> tuple[int, str]:
+def _place(course: Course, profile) -> tuple[int, str | None]:
+    """The place tier and, when ``profile`` wants words, the reason."""
     online_ok = course.mode in (Mode.ONLINE, Mode.HYBRID) and profile.accepts_online
     if course.mode is not Mode.ONLINE and course.town and course.town.casefold() == profile.town.strip().casefold():
         return 0, str(_l("In your town, %(town)s.", town=course.town))
@@ -54,6 +72,22 @@ def _place(course: Course, profile) -> tuple[int, str]:
     if online_ok:
         return 2, str(_l("Online: you said you can study online."))
     return 3, str(_l("Outside your county, in %(town)s.", town=course.town or "–"))
+
+
+def _place_tier(course: Course, profile) -> int:
+    if course.mode is not Mode.ONLINE and course.town and course.town.casefold() == profile.town.strip().casefold():
+        return 0
+    if course.mode is not Mode.ONLINE and course.county == profile.county:
+        return 1
+    return 2 if course.mode in (Mode.ONLINE, Mode.HYBRID) and profile.accepts_online else 3
+
+
+def _time_tier(course: Course, profile) -> int:
+    if not profile.availability:
+        return 1
+    slots = course.slots
+    fitting = sum(slot in profile.availability for slot in slots)
+    return 0 if fitting == len(slots) else (1 if fitting else 2)
 
 
 def _time_fit(course: Course, profile) -> tuple[int, str]:
@@ -71,25 +105,14 @@ def _time_fit(course: Course, profile) -> tuple[int, str]:
 
 
 def rank_course(course: Course, profile, history, today: date) -> Match:
-    """Explain and rank one course for one learner."""
-    match = Match(course, problems=enrolment_problems(profile, course, history, today))
+    """Rank one course for one learner, with the rules it breaks (if any)."""
+    match = Match(course, profile, problems=enrolment_problems(profile, course, history, today))
     if course.mode is Mode.ONLINE and not profile.accepts_online:
         match.problems.append(Problem("online", _l("This course is online, and you said you prefer to "
                                                    "study in person.")))
-    wanted = preferred_programme(profile, today)
-    programme_tier = 0 if course.programme is wanted else 1
-    match.reasons.append(str(_l("Right level: %(level)s.", level=course.level)))
-    if programme_tier == 0:
-        match.reasons.append(str(_l("The programme meant for you: %(programme)s.",
-                                    programme=PROGRAMME_LABELS[course.programme])))
-    else:
-        match.reasons.append(str(_l("Another programme than the one meant for you: %(programme)s.",
-                                    programme=PROGRAMME_LABELS[course.programme])))
-    place_tier, place_reason = _place(course, profile)
-    time_tier, time_reason = _time_fit(course, profile)
-    match.reasons += [place_reason, time_reason,
-                      str(_l("Starts on %(date)s.", date=format_date(course.start_date)))]
-    match.key = (programme_tier, place_tier, time_tier, course.start_date, course.id)
+    programme_tier = 0 if course.programme is preferred_programme(profile, today) else 1
+    match.key = (programme_tier, _place_tier(course, profile), _time_tier(course, profile),
+                 course.start_date, course.id)
     return match
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -76,6 +76,7 @@ def _add_enrolments(rng: random.Random) -> int:
             enrolment = course_services.create_enrolment(learner, course, today=accepted_on)
         except DomainError:
             continue  # e.g. the programme is not for this learner, or the course is full
+        enrolment.accepted_at = datetime.combine(accepted_on, time(9, 0), tzinfo=timezone.utc)
         if n % 3 == 0:
             course_services.confirm_enrolment(enrolment, "Demo: confirmed by the school.")
         added += 1

@@ -5,6 +5,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from langjourney.auth.models import User
 from langjourney.courses.models import ApiToken, EnrolmentStatus
 from langjourney.courses.services import create_api_token, hash_token
 from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
@@ -145,3 +146,12 @@ def test_plain_provider_staff_cannot_manage_tokens(client, auth, db_session):
     auth.login("provider")
     assert client.get("/provider/tokens").status_code == 403
     assert client.post("/provider/tokens", data={"name": "x"}).status_code == 403
+
+
+def test_cli_creates_provider_admins(app, db_session):
+    result = app.test_cli_runner().invoke(args=[
+        "users", "create", "--email", "kool@example.com", "--name", "Kooli Admin", "--role", "provider",
+        "--provider", "CLI Keelekool OÜ", "--password", "pikk-parool-123", "--provider-admin"])
+    assert result.exit_code == 0, result.output
+    user = db_session.scalar(select(User).where(User.email == "kool@example.com"))
+    assert user.is_provider_admin and user.provider.name == "CLI Keelekool OÜ"
