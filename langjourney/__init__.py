@@ -58,13 +58,19 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from langjourney.admin.views import bp as admin_bp
     from langjourney.auth.views import bp as auth_bp
+    from langjourney.courses.api import bp as api_bp
+    from langjourney.courses.provider_views import bp as provider_bp
+    from langjourney.courses.views import bp as courses_bp
+    from langjourney.extensions import csrf
     from langjourney.learners.views import bp as learners_bp
     from langjourney.ops.views import bp as ops_bp
     from langjourney.selfassess.views import bp as selfassess_bp
     from langjourney.testing.views import bp as testing_bp
 
-    for bp in (ops_bp, auth_bp, learners_bp, selfassess_bp, testing_bp, admin_bp):
+    for bp in (ops_bp, auth_bp, learners_bp, selfassess_bp, testing_bp, admin_bp, courses_bp, provider_bp,
+               api_bp):
         app.register_blueprint(bp)
+    csrf.exempt(api_bp)  # token-authenticated JSON: no cookies, so no cross-site forgery
 
 
 def register_templating(app: Flask) -> None:

@@ -17,6 +17,7 @@ users_cli = AppGroup("users", help="Manage accounts.")
 translate_cli = AppGroup("translate", help="Extract, update and compile the message catalogs.")
 outbox_cli = AppGroup("outbox", help="The e-mail outbox.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
+courses_cli = AppGroup("courses", help="Courses: CSV import and export, overdue confirmation reminders.")
 
 
 @users_cli.command("create")
@@ -30,7 +31,8 @@ demo_cli = AppGroup("demo", help="Demonstration data.")
               help="The password (asked for when not given).")
 @click.option("--locale", type=click.Choice(["et", "en", "ru", "uk"]), default="et", show_default=True,
               help="Language of the account.")
-def create_user_command(email, full_name, role, provider, password, locale):
+@click.option("--provider-admin", is_flag=True, help="Provider staff who also manage the provider's API tokens.")
+def create_user_command(email, full_name, role, provider, password, locale, provider_admin):
     """Create a staff account (counsellor, provider staff or admin)."""
     from langjourney.auth import services
 
@@ -38,6 +40,10 @@ def create_user_command(email, full_name, role, provider, password, locale):
     try:
         org = services.get_or_create_provider(provider) if role is Role.PROVIDER and provider else None
         user = services.create_user(email, password, full_name, role, org, locale)
+        if provider_admin:
+            if role is not Role.PROVIDER:
+                raise DomainError("--provider-admin is only for provider staff")
+            user.is_provider_admin = True
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc.message)) from None
@@ -97,6 +103,63 @@ def demo_load():
     click.echo(", ".join(f"{name}: {n}" for name, n in counts.items()))
 
 
+def _provider_by_name(name: str):
+    from sqlalchemy import select
+
+    from langjourney.auth.models import Provider
+
+    provider = db.session.scalar(select(Provider).where(Provider.name == name))
+    if provider is None:
+        raise click.ClickException(f"No provider named {name!r}.")
+    return provider
+
+
+@courses_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--provider", "provider_name", required=True, help="The provider organisation's name.")
+def courses_import(file, provider_name):
+    """Import a provider's courses from a CSV FILE: all rows or none.
+
+    Rows without an id create courses (waiting for approval); rows with the id of one of the
+    provider's courses update it. Every problem is reported with its line and column.
+    """
+    from langjourney.courses.csvio import CsvImportFailed, import_courses
+
+    provider = _provider_by_name(provider_name)
+    try:
+        courses = import_courses(file.read(), provider, None)
+    except CsvImportFailed as exc:
+        db.session.rollback()
+        for error in exc.errors:
+            click.echo(f"{file.name}:{error.line}: {error.column}: {error.message}", err=True)
+        raise click.ClickException(f"{len(exc.errors)} problems; nothing was imported.") from None
+    db.session.commit()
+    click.echo(f"Imported {len(courses)} courses for {provider.name}.")
+
+
+@courses_cli.command("export")
+@click.option("--provider", "provider_name", required=True, help="The provider organisation's name.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="Where to write the CSV.")
+def courses_export(provider_name, output):
+    """Export a provider's courses as CSV, in the import format."""
+    from langjourney.courses.csvio import export_courses
+
+    output.write(export_courses(_provider_by_name(provider_name)))
+
+
+@courses_cli.command("remind-overdue")
+@click.option("--today", default=None, help="Pretend today is this date (YYYY-MM-DD).")
+def courses_remind_overdue(today):
+    """Mail providers about enrolments not confirmed by the deadline (5 working days after acceptance).
+
+    Idempotent: an enrolment is reminded about at most once a day, so cron may run it hourly.
+    """
+    from langjourney.courses.tasks import remind_overdue_confirmations
+
+    click.echo(f"Queued {remind_overdue_confirmations(today)} reminder mails.")
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--burst", is_flag=True, help="Quit when the queue is empty (for tests and cron).")
@@ -112,5 +175,6 @@ def worker_command(burst):
 def init_cli(app: Flask) -> None:
     from langjourney.testing.cli import placement_cli
 
-    for command in (users_cli, translate_cli, outbox_cli, demo_cli, worker_command, placement_cli):
+    for command in (users_cli, translate_cli, outbox_cli, demo_cli, courses_cli, worker_command,
+                    placement_cli):
         app.cli.add_command(command)

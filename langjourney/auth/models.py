@@ -5,7 +5,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from langjourney.db import UTCDateTime, utcnow
@@ -58,6 +58,7 @@ class User(UserMixin, db.Model):
             "(role = 'provider') = (provider_id IS NOT NULL)", name="provider_staff_have_provider"
         ),
         CheckConstraint("email = lower(email)", name="email_lowercase"),
+        CheckConstraint("NOT is_provider_admin OR role = 'provider'", name="provider_admin_is_provider"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,6 +69,8 @@ class User(UserMixin, db.Model):
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("provider.id"), index=True)
     locale: Mapped[str] = mapped_column(String(5), default="et")
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Provider staff who also manage their organisation's API tokens.
+    is_provider_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped on every password change; part of reset tokens and sessions, so both die with the old password.

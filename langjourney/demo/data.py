@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import random
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from langjourney.auth import services
 from langjourney.auth.models import Provider, Role, User
-from langjourney.courses.models import COURSE_LEVELS, Course, Mode, Programme
+from langjourney.courses import services as course_services
+from langjourney.courses.models import COURSE_LEVELS, Course, Enrolment, Mode, Programme
+from langjourney.db import utcnow
+from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import (
     AVAILABILITY_SLOTS, GOALS, LearnerProfile, LearnerStatus,
@@ -37,23 +40,59 @@ LAST = ["Ivanov", "Smirnova", "Kuznetsov", "Shevchenko", "Kovalenko", "Popova", 
 HOURS = {"A1": 100, "A2": 150, "B1.1": 120, "B1.2": 130, "B2": 140, "C1": 140}
 
 
+ADAPTATION_STATUSES = [LearnerStatus.INTERNATIONAL_PROTECTION.value, LearnerStatus.NEW_IMMIGRANT.value,
+                       LearnerStatus.TEMPORARY_PROTECTION.value]
+
+
 def _ensure_staff(email: str, name: str, role: Role, password_hash: str,
-                  provider: Provider | None = None) -> bool:
+                  provider: Provider | None = None, is_provider_admin: bool = False) -> bool:
     if services.get_user_by_email(email) is not None:
         return False
     db.session.add(User(email=email, full_name=name, role=role, provider=provider,
-                        password_hash=password_hash))
+                        password_hash=password_hash, is_provider_admin=is_provider_admin))
     return True
 
 
+def _add_enrolments(rng: random.Random) -> int:
+    """Seats for 30 demo learners on courses of their town (or online), so the provider portal shows
+    enrolments in every state: accepted (some overdue), confirmed, completed."""
+    if db.session.scalar(select(func.count()).select_from(Enrolment)):
+        return 0
+    courses = list(db.session.scalars(select(Course).where(Course.is_published.is_(True)).order_by(Course.id)))
+    today = course_services.local_today()
+    added = 0
+    for n in range(1, 31):
+        learner = services.get_user_by_email(f"learner{n:03d}@example.com")
+        nearby = [c for c in courses if c.town == learner.profile.town or c.town is None]
+        course = nearby[rng.randrange(len(nearby))] if nearby else None
+        if course is None:
+            continue
+        profile = learner.profile
+        profile.level, profile.level_source, profile.level_set_at = course.level, "counsellor", utcnow()
+        closes = course.enrolment_deadline or course.start_date
+        # Some seats were accepted 10 days ago, so their confirmation is overdue.
+        accepted_on = min(today - timedelta(days=10) if n % 5 == 0 else today, closes)
+        try:
+            enrolment = course_services.create_enrolment(learner, course, today=accepted_on)
+        except DomainError:
+            continue  # e.g. the programme is not for this learner, or the course is full
+        enrolment.accepted_at = datetime.combine(accepted_on, time(9, 0), tzinfo=timezone.utc)
+        if n % 3 == 0:
+            course_services.confirm_enrolment(enrolment, "Demo: confirmed by the school.")
+        added += 1
+    db.session.flush()
+    return added
+
+
 def load_demo(seed: int = 2026) -> dict[str, int]:
-    """Create the demo admin, counsellors, providers with staff, 40 courses and 200 learners.
+    """Create the demo admin, counsellors, providers with staff, 40 courses, 200 learners and seats on
+    courses for some of them.
 
     Running it again adds nothing that is already there. Returns how many rows of each were added.
     """
     rng = random.Random(seed)
     password_hash = services.hash_password(DEMO_PASSWORD)  # hashed once: scrypt is slow on purpose
-    added = {"staff": 0, "providers": 0, "courses": 0, "learners": 0}
+    added = {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0}
 
     added["staff"] += _ensure_staff(*ADMIN, Role.ADMIN, password_hash)
     for email, name in COUNSELLORS:
@@ -63,7 +102,8 @@ def load_demo(seed: int = 2026) -> dict[str, int]:
         exists = db.session.scalar(select(Provider).where(Provider.name == org)) is not None
         provider = services.get_or_create_provider(org)
         added["providers"] += not exists
-        added["staff"] += _ensure_staff(email, name, Role.PROVIDER, password_hash, provider)
+        # The demo providers' staff also manage their API tokens.
+        added["staff"] += _ensure_staff(email, name, Role.PROVIDER, password_hash, provider, is_provider_admin=True)
         providers.append(provider)
     db.session.flush()
 
@@ -78,6 +118,7 @@ def load_demo(seed: int = 2026) -> dict[str, int]:
                 provider=providers[p], level=level,
                 title=f"Eesti keel {level} – {town or 'veebis'}",
                 programme=Programme.ADAPTATION if i % 4 == 0 else Programme.RESIDENTS,
+                eligible_statuses=ADAPTATION_STATUSES if i % 4 == 0 else [],
                 mode=Mode.ONLINE if town is None else (Mode.HYBRID if i % 9 == 0 else Mode.IN_PERSON),
                 county=county, town=town, address=None if town is None else f"Kooli {1 + i % 30}, {town}",
                 weekdays=["mon", "wed"] if i % 2 else ["tue", "thu"],
@@ -86,7 +127,7 @@ def load_demo(seed: int = 2026) -> dict[str, int]:
                 start_date=begins, end_date=begins + timedelta(weeks=16),
                 academic_hours=HOURS[level], capacity=rng.choice([12, 16, 20]),
                 support_language=rng.choice(["ru", "uk", "en", None]),
-                enrolment_deadline=begins - timedelta(days=7), is_published=True))
+                enrolment_deadline=begins - timedelta(days=7), is_published=True, approved_at=utcnow()))
             added["courses"] += 1
 
     existing = set(db.session.scalars(select(User.email).where(User.role == Role.LEARNER)))
@@ -113,4 +154,5 @@ def load_demo(seed: int = 2026) -> dict[str, int]:
             goals=sorted(goals), availability=sorted(slots), accepts_online=online))
         added["learners"] += 1
     db.session.flush()
+    added["enrolments"] = _add_enrolments(rng)
     return added

@@ -1,12 +1,15 @@
-"""Every route × every role: who gets the page, who is sent to sign in, who is refused."""
+"""Every route × every role: who gets the page, who is sent to sign in, who is refused. Provider
+routes also × ownership: another provider's course, enrolment or token is a 404, whatever the id."""
 import pytest
 
+from langjourney.courses.services import create_api_token
 from langjourney.testing import services
-from tests.fixtures.factories import UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory
 
-ROLES = ["anonymous", "learner", "counsellor", "provider", "admin"]
+ROLES = ["anonymous", "learner", "counsellor", "provider", "provider_admin", "admin"]
 PUBLIC = set(ROLES)
-STAFF = {"counsellor", "provider", "admin"}
+STAFF = {"counsellor", "provider", "provider_admin", "admin"}
+PROVIDER = {"provider", "provider_admin"}
 
 # endpoint -> (method, url, roles that get through[, the statuses they get instead of 200/302])
 ROUTES = {
@@ -18,7 +21,7 @@ ROUTES = {
     "auth.register": ("GET", "/register", PUBLIC),
     "auth.reset_request": ("GET", "/reset", PUBLIC),
     "auth.reset_password": ("GET", "/reset/not-a-token", PUBLIC),
-    "auth.logout": ("POST", "/logout", {"learner", "counsellor", "provider", "admin"}),
+    "auth.logout": ("POST", "/logout", {"learner", "counsellor", "provider", "provider_admin", "admin"}),
     "learners.home": ("GET", "/home", {"learner"}),
     "learners.profile": ("GET", "/profile", {"learner"}),
     "learners.staff_list": ("GET", "/staff/learners", {"counsellor", "admin"}),
@@ -38,12 +41,55 @@ ROUTES = {
     "admin.users": ("GET", "/admin/users", {"admin"}),
     "admin.create_user": ("GET", "/admin/users/new", {"admin"}),
     "admin.access_log": ("GET", "/admin/access-log", {"admin"}),
+    "courses.catalogue": ("GET", "/courses", PUBLIC),
+    "courses.detail": ("GET", "/courses/{course}", PUBLIC),
+    "courses.my_matches": ("GET", "/courses/matches", {"learner"}),
+    "courses.learner_matches": ("GET", "/staff/learners/{learner}/courses", {"counsellor", "admin"}),
+    "courses.pending": ("GET", "/admin/courses", {"admin"}),
+    "courses.approve": ("POST", "/admin/courses/{course}/approve", {"admin"}),
+    "courses.overdue": ("GET", "/admin/enrolments/overdue", {"admin"}),
+    "provider.courses": ("GET", "/provider/courses", PROVIDER),
+    "provider.new_course": ("GET", "/provider/courses/new", PROVIDER),
+    "provider.course": ("GET", "/provider/courses/{course}", PROVIDER),
+    "provider.edit_course": ("GET", "/provider/courses/{course}/edit", PROVIDER),
+    "provider.export_enrolments": ("GET", "/provider/courses/{course}/enrolments.csv", PROVIDER),
+    "provider.enrolment": ("GET", "/provider/enrolments/{enrolment}", PROVIDER),
+    "provider.confirm": ("POST", "/provider/enrolments/{enrolment}/confirm", PROVIDER),
+    "provider.mismatch": ("POST", "/provider/enrolments/{enrolment}/mismatch", PROVIDER),
+    "provider.outcome": ("POST", "/provider/enrolments/{enrolment}/outcome", PROVIDER),
+    "provider.import_courses": ("GET", "/provider/import", PROVIDER),
+    "provider.export_courses": ("GET", "/provider/courses.csv", PROVIDER),
+    "provider.tokens": ("GET", "/provider/tokens", {"provider_admin"}),
+    "provider.revoke_token": ("POST", "/provider/tokens/{token}/revoke", {"provider_admin"}),
 }
+# Token-authenticated JSON: not reachable with a session at all (tested in test_courses_api.py).
+API_ROUTES = {
+    "api.openapi": ("GET", "/api/v1/openapi.json"),
+    "api.list_courses": ("GET", "/api/v1/courses"),
+    "api.list_enrolments": ("GET", "/api/v1/enrolments"),
+    "api.get_enrolment": ("GET", "/api/v1/enrolments/{enrolment}"),
+    "api.confirm": ("POST", "/api/v1/enrolments/{enrolment}/confirm"),
+    "api.mismatch": ("POST", "/api/v1/enrolments/{enrolment}/mismatch"),
+    "api.complete": ("POST", "/api/v1/enrolments/{enrolment}/completion"),
+    "api.drop_out": ("POST", "/api/v1/enrolments/{enrolment}/drop-out"),
+}
+# Routes that load a provider's resource: another provider's staff get 404.
+OWNED = sorted(e for e, (_m, url, *_rest) in ROUTES.items() if "{course}" in url or "{enrolment}" in url
+               or "{token}" in url if e.startswith("provider."))
 
 
 def test_every_route_is_in_the_matrix(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
-    assert endpoints == set(ROUTES), "add new routes to ROUTES with the roles that may use them"
+    assert endpoints == set(ROUTES) | set(API_ROUTES), "add new routes to ROUTES with the roles that may use them"
+
+
+def _resources(owner_provider, learner):
+    """A course and an enrolment of ``owner_provider`` and an API token of it."""
+    course = CourseFactory(provider=owner_provider)
+    enrolment = EnrolmentFactory(course=course, learner=learner)
+    admin = UserFactory(provider_staff=True, provider=owner_provider, is_provider_admin=True)
+    token, _secret = create_api_token(admin, "Matrix")
+    return {"course": course.id, "enrolment": enrolment.id, "token": token.id}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -53,10 +99,11 @@ def test_access_matrix(client, auth, db_session, endpoint, role):
     learner = UserFactory()
     attempt = services.start_attempt(learner, None)
     services.finish_early(attempt)  # someone else's finished attempt
+    user = auth.login(role) if role != "anonymous" else None
+    owner = user.provider if user is not None and user.provider is not None else ProviderFactory()
+    ids = _resources(owner, learner)
     db_session.commit()
-    if role != "anonymous":
-        auth.login(role)
-    response = client.open(url.format(learner=learner.id, attempt=attempt.id), method=method)
+    response = client.open(url.format(learner=learner.id, attempt=attempt.id, **ids), method=method)
     if role in allowed:
         assert response.status_code in (statuses[0] if statuses else {200, 302}), response.status_code
         if response.status_code == 302:
@@ -93,3 +140,47 @@ def test_learner_sees_only_own_data(client, auth, db_session):
     page = client.get("/home").get_data(as_text=True)
     assert me.full_name in page and "Somebody Else" not in page
     assert client.get(f"/staff/learners/{other.id}").status_code == 403
+
+
+@pytest.mark.parametrize("role", ["provider", "provider_admin"])
+@pytest.mark.parametrize("endpoint", OWNED)
+def test_other_providers_resources_are_404(client, auth, db_session, endpoint, role):
+    method, url, allowed = ROUTES[endpoint]
+    auth.login(role)
+    learner = UserFactory(full_name="Võõras Õppija")
+    ids = _resources(ProviderFactory(), learner)
+    db_session.commit()
+    response = client.open(url.format(learner=learner.id, **ids), method=method)
+    assert response.status_code == (404 if role in allowed else 403)  # the role check comes first
+    assert "Võõras Õppija" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("endpoint", OWNED)
+def test_unknown_ids_are_404_for_providers(client, auth, db_session, endpoint):
+    method, url, _allowed = ROUTES[endpoint]
+    auth.login("provider_admin")
+    response = client.open(url.format(course=999999, enrolment=999999, token=999999, learner=0), method=method)
+    assert response.status_code == 404
+
+
+def test_provider_cannot_see_learner_pages(client, auth, db_session):
+    auth.login("provider")
+    learner = UserFactory()
+    assert client.get(f"/staff/learners/{learner.id}").status_code == 403
+    assert client.get(f"/staff/learners/{learner.id}/courses").status_code == 403
+
+
+def test_unpublished_course_is_hidden_from_the_public(client, auth, db_session):
+    course = CourseFactory(unpublished=True, title="Salajane kursus")
+    db_session.commit()
+    assert client.get(f"/courses/{course.id}").status_code == 404
+    auth.login("provider")  # staff of another provider
+    assert client.get(f"/courses/{course.id}").status_code == 404
+    auth.login("admin")
+    assert "Salajane kursus" in client.get(f"/courses/{course.id}").get_data(as_text=True)
+    owner = UserFactory(provider_staff=True, provider=course.provider)
+    db_session.commit()
+    auth.logout()
+    with client.session_transaction() as session:
+        session["_user_id"] = owner.get_id()
+    assert client.get(f"/courses/{course.id}").status_code == 200

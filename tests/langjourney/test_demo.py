@@ -1,7 +1,7 @@
 from sqlalchemy import func, select
 
 from langjourney.auth.models import Provider, Role, User
-from langjourney.courses.models import Course
+from langjourney.courses.models import Course, Enrolment, EnrolmentStatus
 from langjourney.demo.data import DEMO_PASSWORD, load_demo
 
 
@@ -11,8 +11,12 @@ def _count(model, *where):
 
 def test_demo_load_is_complete_and_idempotent(db_session, client):
     first = load_demo()
+    enrolments = first.pop("enrolments")
     assert first == {"staff": 8, "providers": 4, "courses": 40, "learners": 200}
-    assert load_demo() == {"staff": 0, "providers": 0, "courses": 0, "learners": 0}
+    assert 20 <= enrolments <= 30  # the adaptation window moves with today's date
+    assert load_demo() == {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0}
+    statuses = set(db_session.scalars(select(Enrolment.status)))
+    assert {EnrolmentStatus.ACCEPTED, EnrolmentStatus.CONFIRMED} <= statuses
     assert db_session.scalar(_count(User, User.role == Role.COUNSELLOR)) == 3
     assert db_session.scalar(_count(User, User.role == Role.ADMIN)) == 1
     assert db_session.scalar(_count(Provider)) == 4

@@ -40,9 +40,21 @@ def test_all_correct_and_all_wrong_patterns_stay_finite(bank, correct):
 
 def test_prior_comes_from_self_assessed_level(bank):
     low, high = start(bank, prior_level="A2"), start(bank, prior_level="C1")
-    assert result(low)["theta"] == pytest.approx(-1.25, abs=1e-3)
+    # Level-band prior: the self-assessed level half the time, each adjacent level a quarter
+    # (5 % spread over all levels, band edges smoothed); A2's band is [-1.75, -0.75].
+    probs = result(low)["level_probabilities"]
+    assert max(probs, key=probs.get) == "A2" and 0.35 <= probs["A2"] <= 0.55
+    assert probs["A1"] == pytest.approx(probs["B1"], abs=0.06)
+    assert 0.2 <= probs["B1"] <= 0.35 and probs["C1"] < 0.05
+    assert result(low)["theta"] == pytest.approx(-1.25, abs=0.1)
     assert result(high)["theta"] > result(low)["theta"]
     assert result(start(bank))["sem"] > result(low)["sem"]  # wider prior without a level
+
+
+def test_normal_prior_is_still_available(bank):
+    low = start(bank, prior_level="A2", prior_right=None)
+    assert result(low)["theta"] == pytest.approx(-1.25, abs=1e-3)
+    assert result(start(bank, prior_right=None))["sem"] > result(low)["sem"]
 
 
 def test_length_limits_and_result_fields(bank):

@@ -1,0 +1,183 @@
+"""The provider API (``/api/v1/``): JSON for language schools that keep their own systems.
+
+Authenticated by a provider's token (``Authorization: Bearer ljp_…``), hence exempt from CSRF.
+Every route sees only the token's provider's courses and enrolments; errors are JSON 4xx with a
+reason. The OpenAPI document at ``/api/v1/openapi.json`` describes every route (a test checks it).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, request
+from flask_babel import force_locale
+
+from langjourney.courses import services
+from langjourney.courses.access import get_enrolment_or_404
+from langjourney.courses.models import COURSE_LEVELS, Course, Enrolment, EnrolmentStatus
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+class InvalidInput(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _locale() -> str:
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"]) or "en"
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    provider = services.provider_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
+    if provider is None:
+        db.session.rollback()
+        return ({"error": "Unauthorized", "description": "A valid provider API token is required "
+                 "(Authorization: Bearer <token>)."}, 401, {"WWW-Authenticate": "Bearer"})
+    g.api_provider = provider
+    return None
+
+
+@bp.errorhandler(DomainError)
+def domain_error(error: DomainError):
+    db.session.rollback()
+    with force_locale(_locale()):
+        description = str(error.message)
+    status = 422 if error.field else 409
+    return {"error": "Unprocessable Entity" if status == 422 else "Conflict", "description": description,
+            "field": error.field}, status
+
+
+@bp.errorhandler(InvalidInput)
+def invalid_input(error: InvalidInput):
+    db.session.rollback()
+    return {"error": "Unprocessable Entity", "description": error.message, "field": error.field}, 422
+
+
+def _course_json(course: Course) -> dict:
+    return {"id": course.id, "title": course.title, "level": course.level, "programme": course.programme.value,
+            "eligible_statuses": course.eligible_statuses, "mode": course.mode.value, "county": course.county,
+            "town": course.town, "address": course.address, "weekdays": course.weekdays,
+            "starts_at": course.starts_at_time.strftime("%H:%M"), "ends_at": course.ends_at_time.strftime("%H:%M"),
+            "start_date": course.start_date.isoformat(), "end_date": course.end_date.isoformat(),
+            "academic_hours": course.academic_hours, "capacity": course.capacity,
+            "support_language": course.support_language,
+            "enrolment_deadline": course.enrolment_deadline.isoformat() if course.enrolment_deadline else None,
+            "is_published": course.is_published}
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def _enrolment_json(enrolment: Enrolment) -> dict:
+    return {"id": enrolment.id, "course_id": enrolment.course_id,
+            "learner": {"id": enrolment.learner_id, "name": enrolment.learner.full_name,
+                        "email": enrolment.learner.email},
+            "status": enrolment.status.value, "level": enrolment.level,
+            "accepted_at": _iso(enrolment.accepted_at), "confirm_by": _iso(enrolment.confirm_by),
+            "confirmed_at": _iso(enrolment.confirmed_at), "ended_at": _iso(enrolment.ended_at),
+            "attendance_percent": enrolment.attendance_percent, "final_test_result": enrolment.final_test_result,
+            "mismatch_level": enrolment.mismatch_level, "note": enrolment.note}
+
+
+def _body() -> dict:
+    if not request.data:
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "The request body must be a JSON object.")
+    return body
+
+
+def _string(body: dict, name: str, choices=None) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (choices and value not in choices):
+        raise InvalidInput(name, f"{name} must be " + (f"one of {', '.join(choices)}" if choices else "a string") + ".")
+    return value
+
+
+def _percent(body: dict, name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise InvalidInput(name, f"{name} must be a whole number from 0 to 100.")
+    return value
+
+
+def _done(payload: dict, status: int = 200):
+    db.session.commit()  # the action, or only the token's last use
+    return payload, status
+
+
+@bp.get("/courses")
+def list_courses():
+    courses = db.session.scalars(db.select(Course).where(Course.provider_id == g.api_provider.id)
+                                 .order_by(Course.start_date, Course.id))
+    return _done({"courses": [_course_json(c) for c in courses]})
+
+
+@bp.get("/enrolments")
+def list_enrolments():
+    course_id = request.args.get("course_id", type=int)
+    status = request.args.get("status")
+    if status is not None and status not in {s.value for s in EnrolmentStatus}:
+        raise InvalidInput("status", "status must be one of " + ", ".join(s.value for s in EnrolmentStatus) + ".")
+    enrolments = services.provider_enrolments(g.api_provider.id, course_id,
+                                              EnrolmentStatus(status) if status else None)
+    return _done({"enrolments": [_enrolment_json(e) for e in enrolments]})
+
+
+@bp.get("/enrolments/<int:enrolment_id>")
+def get_enrolment(enrolment_id: int):
+    return _done(_enrolment_json(get_enrolment_or_404(enrolment_id, g.api_provider)))
+
+
+@bp.post("/enrolments/<int:enrolment_id>/confirm")
+def confirm(enrolment_id: int):
+    enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
+    body = _body()
+    services.confirm_enrolment(enrolment, _string(body, "note"))
+    return _done(_enrolment_json(enrolment))
+
+
+@bp.post("/enrolments/<int:enrolment_id>/mismatch")
+def mismatch(enrolment_id: int):
+    enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
+    body = _body()
+    services.report_mismatch(enrolment, _string(body, "suggested_level", COURSE_LEVELS), _string(body, "note"))
+    return _done(_enrolment_json(enrolment))
+
+
+@bp.post("/enrolments/<int:enrolment_id>/completion")
+def complete(enrolment_id: int):
+    enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
+    body = _body()
+    services.record_outcome(enrolment, EnrolmentStatus.COMPLETED, _percent(body, "attendance_percent"),
+                            _percent(body, "final_test_result"), _string(body, "note"))
+    return _done(_enrolment_json(enrolment))
+
+
+@bp.post("/enrolments/<int:enrolment_id>/drop-out")
+def drop_out(enrolment_id: int):
+    enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
+    body = _body()
+    services.record_outcome(enrolment, EnrolmentStatus.DROPPED_OUT, _percent(body, "attendance_percent"),
+                            _percent(body, "final_test_result"), _string(body, "note"))
+    return _done(_enrolment_json(enrolment))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from langjourney.courses.openapi import document
+
+    return document()

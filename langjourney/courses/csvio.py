@@ -1,0 +1,252 @@
+"""Courses as CSV: import (all or nothing, every error with its line and column) and export in the
+same format, and the per-course enrolment list.
+
+Format: UTF-8 (a BOM is fine), comma- or semicolon-separated, a header row with the column names
+of :data:`COLUMNS` in any order. ``id`` may be empty (a new course) or the id of one of the
+provider's courses (which is updated). Lists (``weekdays``, ``eligible_statuses``) are separated by
+spaces. Dates are ``YYYY-MM-DD``, times ``HH:MM``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from flask_babel import lazy_gettext as _l
+
+from langjourney.auth.models import Provider, User
+from langjourney.courses import services
+from langjourney.courses.models import Course, Enrolment, Mode, Programme
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+
+COLUMNS = ("id", "title", "level", "programme", "eligible_statuses", "mode", "county", "town", "address",
+           "weekdays", "starts_at", "ends_at", "start_date", "end_date", "academic_hours", "capacity",
+           "support_language", "enrolment_deadline")
+REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c not in ("id",))
+OPTIONAL_VALUES = {"id", "eligible_statuses", "county", "town", "address", "support_language",
+                   "enrolment_deadline"}
+# CourseData field -> CSV column, where they differ.
+FIELD_COLUMNS = {"starts_at_time": "starts_at", "ends_at_time": "ends_at"}
+MAX_ROWS = 5000
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return str(_l("line %(line)d, column %(column)s: %(message)s", line=self.line, column=self.column,
+                      message=self.message))
+
+
+class CsvImportFailed(DomainError):
+    """The file was refused; ``errors`` lists every problem. Nothing was written."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__(_l("The file was not imported: %(n)d problems.", n=len(errors)))
+        self.errors = errors
+
+
+def _split(value: str) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", value.strip()) if part]
+
+
+def _parse_value(column: str, raw: str):
+    """The Python value of one cell; raises ValueError with a message for people."""
+    value = raw.strip()
+    if value.startswith("'") and value[1:2] in _FORMULA_START:
+        value = value[1:]  # our export's guard against spreadsheet formulas
+    if not value:
+        if column in OPTIONAL_VALUES:
+            return None
+        raise ValueError(_l("a value is required"))
+    if column == "id" or column in ("academic_hours", "capacity"):
+        if not value.isdigit():
+            raise ValueError(_l("“%(value)s” is not a whole number", value=value))
+        return int(value)
+    if column in ("start_date", "end_date", "enrolment_deadline"):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(_l("“%(value)s” is not a date like 2027-01-31", value=value)) from None
+    if column in ("starts_at", "ends_at"):
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            raise ValueError(_l("“%(value)s” is not a time like 17:30", value=value)) from None
+    if column == "programme":
+        try:
+            return Programme(value)
+        except ValueError:
+            raise ValueError(_l("choose one of: %(values)s", values=", ".join(p.value for p in Programme))) from None
+    if column == "mode":
+        try:
+            return Mode(value)
+        except ValueError:
+            raise ValueError(_l("choose one of: %(values)s", values=", ".join(m.value for m in Mode))) from None
+    if column in ("weekdays", "eligible_statuses"):
+        return _split(value)
+    if column == "support_language":
+        return None if value == "none" else value
+    return value
+
+
+def _decode(content: bytes | str) -> str:
+    if isinstance(content, str):
+        return content.lstrip("\ufeff")
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CsvImportFailed([RowError(1, "-", str(_l("the file is not UTF-8 text")))]) from None
+
+
+def parse_courses(content: bytes | str, provider: Provider) -> list[tuple[int, int | None, services.CourseData]]:
+    """Check the whole file: returns ``(line, id, data)`` per row, or raises :class:`CsvImportFailed`
+    with every problem found. Writes nothing."""
+    text = _decode(content)
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    errors: list[RowError] = []
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        raise CsvImportFailed([RowError(1, "-", str(_l("the file is empty")))]) from None
+    for name in REQUIRED_COLUMNS:
+        if name not in header:
+            errors.append(RowError(1, name, str(_l("the column is missing"))))
+    for name in header:
+        if name not in COLUMNS:
+            errors.append(RowError(1, name or "-", str(_l("unknown column"))))
+    if errors:
+        raise CsvImportFailed(errors)
+
+    own_ids = set(db.session.scalars(db.select(Course.id).where(Course.provider_id == provider.id)))
+    rows, seen_ids = [], {}
+    line = 1
+    for record in reader:
+        start, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(rows) >= MAX_ROWS:
+            errors.append(RowError(start, "-", str(_l("at most %(n)d rows per file", n=MAX_ROWS))))
+            break
+        if len(record) != len(header):
+            errors.append(RowError(start, "-", str(_l("%(n)d values where the header has %(m)d",
+                                                      n=len(record), m=len(header)))))
+            continue
+        values, row_ok = {}, True
+        for name, raw in zip(header, record):
+            try:
+                values[name] = _parse_value(name, raw)
+            except ValueError as exc:
+                errors.append(RowError(start, name, str(exc)))
+                row_ok = False
+        course_id = values.get("id")
+        if course_id is not None:
+            if course_id not in own_ids:
+                errors.append(RowError(start, "id", str(_l("no course of yours has id %(id)d", id=course_id))))
+                row_ok = False
+            elif course_id in seen_ids:
+                errors.append(RowError(start, "id", str(_l("id %(id)d is also on line %(line)d",
+                                                           id=course_id, line=seen_ids[course_id]))))
+                row_ok = False
+            else:
+                seen_ids[course_id] = start
+        if not row_ok:
+            continue
+        data = services.CourseData(
+            title=values["title"], level=values["level"], programme=values["programme"],
+            eligible_statuses=values["eligible_statuses"] or [], mode=values["mode"],
+            county=values["county"], town=values["town"], address=values["address"],
+            weekdays=values["weekdays"], starts_at_time=values["starts_at"], ends_at_time=values["ends_at"],
+            start_date=values["start_date"], end_date=values["end_date"],
+            academic_hours=values["academic_hours"], capacity=values["capacity"],
+            support_language=values["support_language"], enrolment_deadline=values["enrolment_deadline"])
+        try:
+            services.validate_course(data)
+        except DomainError as exc:
+            errors.append(RowError(start, FIELD_COLUMNS.get(exc.field, exc.field or "-"), str(exc.message)))
+            continue
+        rows.append((start, course_id, data))
+    if errors:
+        raise CsvImportFailed(errors)
+    if not rows:
+        raise CsvImportFailed([RowError(2, "-", str(_l("the file has no courses")))])
+    return rows
+
+
+def import_courses(content: bytes | str, provider: Provider, by: User | None) -> list[Course]:
+    """Create or update the provider's courses from a CSV file: all rows or none.
+
+    New courses wait for approval; changes to published ones are logged as in the form.
+    """
+    rows = parse_courses(content, provider)
+    courses = []
+    savepoint = db.session.begin_nested()
+    try:
+        for line, course_id, data in rows:
+            try:
+                if course_id is None:
+                    courses.append(services.create_course(provider, data))
+                else:
+                    course = db.session.get(Course, course_id)
+                    services.update_course(course, data, by)
+                    courses.append(course)
+            except DomainError as exc:
+                raise CsvImportFailed([RowError(line, FIELD_COLUMNS.get(exc.field, exc.field or "-"),
+                                                str(exc.message))]) from None
+    except Exception:
+        savepoint.rollback()
+        raise
+    savepoint.commit()
+    return courses
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (Programme, Mode)):
+        return value.value
+    if isinstance(value, list):
+        return " ".join(value)
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text  # no formulas in spreadsheets
+
+
+def _write(header, rows) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([_cell(v) for v in row] for row in rows)
+    return out.getvalue()
+
+
+def export_courses(provider: Provider) -> str:
+    """The provider's courses in the import format."""
+    courses = db.session.scalars(db.select(Course).where(Course.provider_id == provider.id)
+                                 .order_by(Course.start_date, Course.id))
+    return _write(COLUMNS, ([c.id, c.title, c.level, c.programme, c.eligible_statuses, c.mode, c.county, c.town,
+                             c.address, c.weekdays, c.starts_at_time, c.ends_at_time, c.start_date, c.end_date,
+                             c.academic_hours, c.capacity, c.support_language or "none", c.enrolment_deadline]
+                            for c in courses))
+
+
+ENROLMENT_COLUMNS = ("enrolment_id", "learner", "email", "status", "accepted_at", "confirm_by", "confirmed_at",
+                     "attendance_percent", "final_test_result", "mismatch_level", "note")
+
+
+def export_enrolments(enrolments: list[Enrolment]) -> str:
+    return _write(ENROLMENT_COLUMNS, ([e.id, e.learner.full_name, e.learner.email, e.status.value, e.accepted_at,
+                                       e.confirm_by, e.confirmed_at, e.attendance_percent, e.final_test_result,
+                                       e.mismatch_level, e.note] for e in enrolments))

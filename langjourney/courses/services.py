@@ -1,0 +1,546 @@
+"""Courses: the catalogue, providers' course editing and approval, enrolments from acceptance to
+completion, overdue confirmations and API tokens.
+
+Services flush, never commit; they raise :class:`DomainError` with a reason the caller can show.
+"""
+from __future__ import annotations
+
+import calendar
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from flask import current_app, url_for
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, distinct, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from langjourney.auth.models import Provider, Role, User
+from langjourney.courses.models import (
+    ACTIVE_STATUSES, COURSE_LEVELS, ENROLMENT_STATUS_LABELS, WEEKDAY_BITS, WEEKDAY_CODES, ApiToken, Course, CourseChange,
+    Enrolment, EnrolmentStatus, Mode, Programme,
+)
+from langjourney.courses.rules import enrolment_problems
+from langjourney.db import utcnow
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.learners.models import COUNTIES, LearnerStatus
+
+PAGE_SIZE = 20
+LOCAL_TZ = ZoneInfo("Europe/Tallinn")
+CONFIRMATION_WORKING_DAYS = 5
+COMPLETION_MIN_ATTENDANCE = 80  # completion needs more than this
+# Changes to these fields of a published course are written to the course change log.
+LOGGED_FIELDS = ("level", "start_date", "end_date", "capacity")
+DAY_PART_TIMES = {"morning": (time(0, 0), time(12, 0)), "afternoon": (time(12, 0), time(17, 0)),
+                  "evening": (time(17, 0), time(23, 59, 59))}
+
+
+def local_today() -> date:
+    """Today in Estonia: deadlines and reminders count in local days."""
+    return datetime.now(LOCAL_TZ).date()
+
+
+# -- working days ---------------------------------------------------------------------------------
+
+def _easter(year: int) -> date:
+    """Western Easter Sunday (the anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    l_ = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 19 * l_) // 433
+    month = (h + l_ - 7 * m + 90) // 25
+    return date(year, month, (h + l_ - 7 * m + 33 * month + 19) % 32)
+
+
+@lru_cache(maxsize=32)
+def estonian_holidays(year: int) -> frozenset[date]:
+    """Estonia's public holidays that fall on weekdays matter for working days; all are listed."""
+    easter = _easter(year)
+    fixed = [(1, 1), (2, 24), (5, 1), (6, 23), (6, 24), (8, 20), (12, 24), (12, 25), (12, 26)]
+    return frozenset([date(year, m, d) for m, d in fixed]
+                     + [easter - timedelta(days=2), easter, easter + timedelta(days=49)])
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in estonian_holidays(day.year)
+
+
+def add_working_days(start: date, days: int) -> date:
+    """The date ``days`` working days after ``start`` (weekends and public holidays skipped)."""
+    current = start
+    while days > 0:
+        current += timedelta(days=1)
+        if is_working_day(current):
+            days -= 1
+    return current
+
+
+# -- course editing -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CourseData:
+    """What a provider says about a course (the form, the CSV row and the API share it)."""
+
+    title: str
+    level: str
+    programme: Programme
+    mode: Mode
+    weekdays: list[str]
+    starts_at_time: time
+    ends_at_time: time
+    start_date: date
+    end_date: date
+    academic_hours: int
+    capacity: int = 20
+    eligible_statuses: list[str] = field(default_factory=list)
+    county: str | None = None
+    town: str | None = None
+    address: str | None = None
+    support_language: str | None = None
+    enrolment_deadline: date | None = None
+
+
+def validate_course(data: CourseData) -> None:
+    """Raise :class:`DomainError` (naming the field) for the first thing wrong with ``data``."""
+    if not data.title.strip() or len(data.title) > 200:
+        raise DomainError(_l("Enter a title of at most 200 characters."), "title")
+    if data.level not in COURSE_LEVELS:
+        raise DomainError(_l("Choose a level: %(levels)s.", levels=", ".join(COURSE_LEVELS)), "level")
+    if any(s not in {v.value for v in LearnerStatus} for s in data.eligible_statuses):
+        raise DomainError(_l("Unknown learner status."), "eligible_statuses")
+    if data.mode is not Mode.ONLINE:
+        if data.county not in COUNTIES:
+            raise DomainError(_l("Choose the county where the course takes place."), "county")
+        if not (data.town or "").strip():
+            raise DomainError(_l("Enter the town where the course takes place."), "town")
+    if data.town and len(data.town) > 100:
+        raise DomainError(_l("Enter a town of at most 100 characters."), "town")
+    if data.address and len(data.address) > 200:
+        raise DomainError(_l("Enter an address of at most 200 characters."), "address")
+    if not data.weekdays or any(day not in WEEKDAY_CODES for day in data.weekdays):
+        raise DomainError(_l("Choose the weekdays of the lessons."), "weekdays")
+    if data.ends_at_time <= data.starts_at_time:
+        raise DomainError(_l("The lessons must end after they start."), "ends_at_time")
+    if data.end_date < data.start_date:
+        raise DomainError(_l("The course must end on or after its start date."), "end_date")
+    if not 0 < data.academic_hours <= 1000:
+        raise DomainError(_l("Academic hours must be between 1 and 1000."), "academic_hours")
+    if not 0 < data.capacity <= 500:
+        raise DomainError(_l("Capacity must be between 1 and 500."), "capacity")
+    if data.support_language not in (None, "ru", "uk", "en"):
+        raise DomainError(_l("Choose a support language: ru, uk, en or none."), "support_language")
+    if data.enrolment_deadline and data.enrolment_deadline > data.start_date:
+        raise DomainError(_l("The enrolment deadline must not be after the start date."), "enrolment_deadline")
+
+
+def _apply(course: Course, data: CourseData) -> None:
+    online = data.mode is Mode.ONLINE
+    course.title = data.title.strip()
+    course.level = data.level
+    course.programme = data.programme
+    course.eligible_statuses = sorted(set(data.eligible_statuses))
+    course.mode = data.mode
+    course.county = None if online and not data.county else data.county
+    course.town = (data.town or "").strip() or None
+    course.address = (data.address or "").strip() or None
+    course.weekdays = [day for day in WEEKDAY_CODES if day in data.weekdays]
+    course.starts_at_time = data.starts_at_time
+    course.ends_at_time = data.ends_at_time
+    course.start_date = data.start_date
+    course.end_date = data.end_date
+    course.academic_hours = data.academic_hours
+    course.capacity = data.capacity
+    course.support_language = data.support_language
+    course.enrolment_deadline = data.enrolment_deadline
+
+
+def create_course(provider: Provider, data: CourseData) -> Course:
+    """Create a course for ``provider``; it waits for an admin's approval before it is published."""
+    validate_course(data)
+    course = Course(provider=provider, is_published=False)
+    _apply(course, data)
+    db.session.add(course)
+    db.session.flush()
+    return course
+
+
+def update_course(course: Course, data: CourseData, by: User | None) -> list[CourseChange]:
+    """Change a course. Changes of level, dates or capacity of a published course are logged."""
+    validate_course(data)
+    if data.capacity < active_seat_count(course):
+        raise DomainError(_l("Capacity cannot be lower than the seats already taken (%(n)d).",
+                             n=active_seat_count(course)), "capacity")
+    before = {name: getattr(course, name) for name in LOGGED_FIELDS}
+    _apply(course, data)
+    changes = []
+    if course.is_published:
+        for name in LOGGED_FIELDS:
+            if before[name] != getattr(course, name):
+                changes.append(CourseChange(course=course, changed_by=by, field=name,
+                                            old_value=str(before[name]), new_value=str(getattr(course, name))))
+        db.session.add_all(changes)
+    db.session.flush()
+    return changes
+
+
+def approve_course(course: Course, admin: User) -> None:
+    """Publish a course an admin has checked."""
+    if course.is_published:
+        raise DomainError(_l("This course is already published."))
+    course.is_published = True
+    course.approved_at = utcnow()
+    course.approved_by_id = admin.id
+    db.session.flush()
+
+
+def pending_courses() -> list[Course]:
+    return list(db.session.scalars(select(Course).options(joinedload(Course.provider))
+                                   .where(Course.is_published.is_(False)).order_by(Course.created_at, Course.id)))
+
+
+def provider_courses(provider_id: int) -> list[tuple[Course, int]]:
+    """A provider's courses with their count of active seats, newest start first."""
+    seats = (select(Enrolment.course_id, func.count().label("n")).where(Enrolment.status.in_(ACTIVE_STATUSES))
+             .group_by(Enrolment.course_id).subquery())
+    rows = db.session.execute(
+        select(Course, func.coalesce(seats.c.n, 0)).outerjoin(seats, seats.c.course_id == Course.id)
+        .where(Course.provider_id == provider_id).order_by(Course.start_date.desc(), Course.id.desc()))
+    return [(course, n) for course, n in rows]
+
+
+def course_changes(course: Course) -> list[CourseChange]:
+    return list(db.session.scalars(select(CourseChange).options(joinedload(CourseChange.changed_by))
+                                   .where(CourseChange.course_id == course.id).order_by(CourseChange.at.desc())))
+
+
+# -- the catalogue --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CatalogueFilters:
+    level: str | None = None
+    county: str | None = None
+    town: str | None = None
+    online: bool = False  # alone: online courses only; with a place: that place or online
+    day_part: str | None = None
+    weekday: str | None = None
+    start_month: str | None = None  # "2027-01"
+    programme: Programme | None = None
+
+
+@dataclass(frozen=True)
+class CataloguePage:
+    courses: list[Course]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def _month_range(value: str) -> tuple[date, date] | None:
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        first = date(year, month, 1)
+    except ValueError:
+        return None
+    return first, first + timedelta(days=calendar.monthrange(year, month)[1])
+
+
+def catalogue_query(filters: CatalogueFilters, today: date):
+    """The published courses matching ``filters`` that have not ended, as a SELECT."""
+    stmt = select(Course).where(Course.is_published.is_(True), Course.end_date >= today)
+    if filters.level:
+        stmt = stmt.where(Course.level == filters.level)
+    if filters.programme:
+        stmt = stmt.where(Course.programme == filters.programme)
+    place = []
+    if filters.town:
+        place.append(Course.town == filters.town)
+    elif filters.county:
+        place.append(Course.county == filters.county)
+    online = Course.mode.in_((Mode.ONLINE, Mode.HYBRID))
+    if place and filters.online:
+        stmt = stmt.where(or_(*place, online))
+    elif place:
+        stmt = stmt.where(*place)
+    elif filters.online:
+        stmt = stmt.where(online)
+    if filters.day_part in DAY_PART_TIMES:
+        start, end = DAY_PART_TIMES[filters.day_part]
+        stmt = stmt.where(and_(Course.starts_at_time >= start, Course.starts_at_time < end))
+    if filters.weekday in WEEKDAY_BITS:
+        stmt = stmt.where(Course.weekday_mask.op("&")(WEEKDAY_BITS[filters.weekday]) != 0)
+    if filters.start_month and (bounds := _month_range(filters.start_month)):
+        stmt = stmt.where(Course.start_date >= bounds[0], Course.start_date < bounds[1])
+    return stmt
+
+
+def search_catalogue(filters: CatalogueFilters, page: int = 1, page_size: int = PAGE_SIZE,
+                     today: date | None = None) -> CataloguePage:
+    """One page of the public catalogue, soonest start first: two queries whatever the page size."""
+    today = today or local_today()
+    page = max(page, 1)
+    stmt = catalogue_query(filters, today)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    courses = list(db.session.scalars(
+        stmt.options(joinedload(Course.provider)).order_by(Course.start_date, Course.id)
+        .limit(page_size).offset((page - 1) * page_size)))
+    return CataloguePage(courses, total, page, page_size)
+
+
+def catalogue_towns() -> list[str]:
+    """Towns that have a published course (the catalogue's town filter)."""
+    return list(db.session.scalars(select(distinct(Course.town)).where(Course.is_published.is_(True),
+                                                                       Course.town.is_not(None))
+                                   .order_by(Course.town)))
+
+
+# -- enrolments -----------------------------------------------------------------------------------
+
+def active_seat_count(course: Course) -> int:
+    return db.session.scalar(select(func.count()).select_from(Enrolment)
+                             .where(Enrolment.course_id == course.id, Enrolment.status.in_(ACTIVE_STATUSES)))
+
+
+def learner_enrolments(learner: User) -> list[Enrolment]:
+    return list(db.session.scalars(select(Enrolment).options(joinedload(Enrolment.course))
+                                   .where(Enrolment.learner_id == learner.id)
+                                   .order_by(Enrolment.accepted_at.desc(), Enrolment.id.desc())))
+
+
+def _working_days() -> int:
+    return current_app.config.get("COURSE_CONFIRMATION_WORKING_DAYS", CONFIRMATION_WORKING_DAYS)
+
+
+def create_enrolment(learner: User, course: Course, *, by: User | None = None,
+                     override_reason: str | None = None, today: date | None = None) -> Enrolment:
+    """Give ``learner`` a seat on ``course`` (status accepted) if every rule allows it.
+
+    The waitlist's offers call this when a learner accepts; tests and demo data call it directly.
+    Staff (``by`` a counsellor or admin) may let a learner go down a level with ``override_reason``.
+    The provider must confirm within :data:`CONFIRMATION_WORKING_DAYS` working days.
+    """
+    today = today or local_today()
+    if learner.role is not Role.LEARNER or learner.profile is None:
+        raise DomainError(_l("Only learners can be enrolled on a course."))
+    override = bool(override_reason and override_reason.strip())
+    if override and (by is None or by.role not in (Role.COUNSELLOR, Role.ADMIN)):
+        raise DomainError(_l("Only a counsellor or an admin can override the level rules."), "override_reason")
+    # Serialise seat-taking on this course (PostgreSQL; SQLite's writer lock does it there).
+    db.session.execute(select(Course.id).where(Course.id == course.id).with_for_update())
+    problems = enrolment_problems(learner.profile, course, learner_enrolments(learner), today,
+                                  allow_lower=override)
+    if problems:
+        raise DomainError(problems[0].message)
+    if active_seat_count(course) >= course.capacity:
+        raise DomainError(_l("This course is full."))
+    enrolment = Enrolment(learner=learner, course=course, level=course.level,
+                          status=EnrolmentStatus.ACCEPTED, accepted_at=utcnow(),
+                          confirm_by=add_working_days(today, _working_days()),
+                          override_by_id=by.id if override else None,
+                          override_reason=override_reason.strip() if override else None)
+    db.session.add(enrolment)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:  # a concurrent seat for the same learner got there first
+        raise DomainError(_l("The learner already holds a seat on a course or has taken this level.")) from None
+    return enrolment
+
+
+def _require(enrolment: Enrolment, *statuses: EnrolmentStatus) -> None:
+    if enrolment.status not in statuses:
+        raise DomainError(_l("Not possible: the enrolment's status is “%(status)s”.",
+                             status=ENROLMENT_STATUS_LABELS[enrolment.status]))
+
+
+def _add_note(enrolment: Enrolment, note: str | None) -> None:
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise DomainError(_l("Write a note of at most 2000 characters."), "note")
+    if note:
+        enrolment.note = f"{enrolment.note}\n{note}" if enrolment.note else note
+
+
+def confirm_enrolment(enrolment: Enrolment, note: str | None = None) -> None:
+    """The provider confirms the learner's seat."""
+    _require(enrolment, EnrolmentStatus.ACCEPTED)
+    _add_note(enrolment, note)
+    enrolment.status = EnrolmentStatus.CONFIRMED
+    enrolment.confirmed_at = utcnow()
+    db.session.flush()
+
+
+def report_mismatch(enrolment: Enrolment, suggested_level: str | None, note: str | None,
+                    today: date | None = None) -> None:
+    """After the first lesson the provider finds the learner's level wrong: the seat is ended, the
+    learner's level is cleared so they go back to counselling, and the learner is told by mail.
+
+    Putting them back on the waitlists (keeping their original join time) is the waitlist's part.
+    """
+    from langjourney.mail.services import queue_mail
+
+    today = today or local_today()
+    _require(enrolment, *ACTIVE_STATUSES)
+    if today < enrolment.course.start_date:
+        raise DomainError(_l("A level mismatch can be reported once the course has started."))
+    if suggested_level and suggested_level not in COURSE_LEVELS:
+        raise DomainError(_l("Choose a level: %(levels)s.", levels=", ".join(COURSE_LEVELS)), "suggested_level")
+    _add_note(enrolment, note)
+    enrolment.status = EnrolmentStatus.MISMATCH
+    enrolment.mismatch_level = suggested_level or None
+    enrolment.ended_at = utcnow()
+    profile = enrolment.learner.profile
+    profile.level = None
+    profile.level_source = None
+    profile.level_set_at = None
+    db.session.flush()
+    queue_mail(enrolment.learner, _l("Your course level will be checked again"), "mail/level_mismatch.txt",
+               course=enrolment.course, suggested_level=suggested_level)
+
+
+def record_outcome(enrolment: Enrolment, status: EnrolmentStatus, attendance_percent: int | None,
+                   final_test_result: int | None, note: str | None = None) -> None:
+    """Mark a drop-out or a completion. Completion needs more than 80 % attendance and a final test."""
+    if status is EnrolmentStatus.COMPLETED:
+        _require(enrolment, EnrolmentStatus.CONFIRMED)
+        if attendance_percent is None or final_test_result is None:
+            raise DomainError(_l("Completion needs the attendance and the final test result."),
+                              "attendance_percent" if attendance_percent is None else "final_test_result")
+        if attendance_percent <= COMPLETION_MIN_ATTENDANCE:
+            raise DomainError(_l("Completion needs an attendance of more than %(n)d percent.", n=COMPLETION_MIN_ATTENDANCE),
+                              "attendance_percent")
+    elif status is EnrolmentStatus.DROPPED_OUT:
+        _require(enrolment, *ACTIVE_STATUSES)
+    else:
+        raise DomainError(_l("Choose completed or dropped out."), "outcome")
+    for name, value in (("attendance_percent", attendance_percent), ("final_test_result", final_test_result)):
+        if value is not None and not 0 <= value <= 100:
+            raise DomainError(_l("Enter a percentage between 0 and 100."), name)
+    _add_note(enrolment, note)
+    enrolment.status = status
+    enrolment.attendance_percent = attendance_percent
+    enrolment.final_test_result = final_test_result
+    enrolment.ended_at = utcnow()
+    db.session.flush()
+
+
+def course_enrolments(course: Course) -> list[Enrolment]:
+    return list(db.session.scalars(select(Enrolment).options(joinedload(Enrolment.learner))
+                                   .where(Enrolment.course_id == course.id)
+                                   .order_by(Enrolment.accepted_at, Enrolment.id)))
+
+
+def provider_enrolments(provider_id: int, course_id: int | None = None,
+                        status: EnrolmentStatus | None = None) -> list[Enrolment]:
+    stmt = (select(Enrolment).join(Enrolment.course).options(joinedload(Enrolment.learner),
+                                                             joinedload(Enrolment.course))
+            .where(Course.provider_id == provider_id))
+    if course_id is not None:
+        stmt = stmt.where(Enrolment.course_id == course_id)
+    if status is not None:
+        stmt = stmt.where(Enrolment.status == status)
+    return list(db.session.scalars(stmt.order_by(Enrolment.id)))
+
+
+# -- overdue confirmations ------------------------------------------------------------------------
+
+def overdue_enrolments(today: date | None = None, provider_id: int | None = None, lock: bool = False):
+    """Accepted enrolments whose provider has not confirmed by the deadline."""
+    today = today or local_today()
+    stmt = (select(Enrolment).join(Enrolment.course)
+            .where(Enrolment.status == EnrolmentStatus.ACCEPTED, Enrolment.confirm_by < today))
+    if provider_id is not None:
+        stmt = stmt.where(Course.provider_id == provider_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Enrolment)
+    else:
+        stmt = stmt.options(joinedload(Enrolment.course).joinedload(Course.provider),
+                            joinedload(Enrolment.learner))
+    return list(db.session.scalars(stmt.order_by(Course.provider_id, Enrolment.confirm_by, Enrolment.id)))
+
+
+def remind_overdue(today: date | None = None) -> int:
+    """Mail each provider's staff about their overdue confirmations; at most once a day per enrolment.
+
+    The rows are locked, so two runs at once remind once. Returns how many mails were queued.
+    """
+    from langjourney.mail.services import queue_mail
+
+    today = today or local_today()
+    due = [e for e in overdue_enrolments(today, lock=True) if e.reminded_on is None or e.reminded_on < today]
+    by_provider: dict[int, list[Enrolment]] = {}
+    for enrolment in due:
+        by_provider.setdefault(enrolment.course.provider_id, []).append(enrolment)
+        enrolment.reminded_on = today
+    try:
+        portal_url = url_for("provider.courses", _external=True)
+    except RuntimeError:  # a job or command without SERVER_NAME: the mail goes without the link
+        portal_url = None
+    mails = 0
+    for provider_id, enrolments in by_provider.items():
+        staff = db.session.scalars(select(User).where(User.provider_id == provider_id, User.is_active.is_(True)))
+        for user in staff:
+            queue_mail(user, _l("Enrolments waiting for your confirmation"), "mail/overdue_confirmations.txt",
+                       enrolments=enrolments, today=today, portal_url=portal_url)
+            mails += 1
+    db.session.flush()
+    return mails
+
+
+# -- API tokens -----------------------------------------------------------------------------------
+
+TOKEN_PREFIX = "ljp_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for the user's provider; returns the row and the token, which is shown only once."""
+    if user.role is not Role.PROVIDER or not user.is_provider_admin:
+        raise DomainError(_l("Only a provider's admin can create API tokens."))
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise DomainError(_l("Give the token a name of at most 100 characters."), "name")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(provider_id=user.provider_id, created_by_id=user.id, name=name, prefix=token[:10],
+                   token_hash=hash_token(token))
+    db.session.add(row)
+    db.session.flush()
+    return row, token
+
+
+def revoke_api_token(token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        db.session.flush()
+
+
+def provider_tokens(provider_id: int) -> list[ApiToken]:
+    return list(db.session.scalars(select(ApiToken).options(joinedload(ApiToken.created_by))
+                                   .where(ApiToken.provider_id == provider_id).order_by(ApiToken.created_at.desc())))
+
+
+def provider_for_token(token: str) -> Provider | None:
+    """The provider a live token belongs to (recording its use), or None."""
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                                   ApiToken.revoked_at.is_(None)))
+    if row is None:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+        row.last_used_at = now  # coarse, so reads do not write on every call
+        db.session.flush()
+    return row.provider

@@ -1,0 +1,103 @@
+"""The public catalogue, course pages, matching for learners and counsellors, and the admin's
+approval and overdue lists."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from langjourney.auth.access import get_learner_or_404, role_required
+from langjourney.auth.models import Role
+from langjourney.courses import matching, services
+from langjourney.courses.access import get_course_or_404
+from langjourney.courses.forms import CatalogueFilterForm
+from langjourney.courses.models import (
+    ENROLMENT_STATUS_LABELS, MODE_LABELS, PROGRAMME_LABELS, SUPPORT_LANGUAGES,
+)
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
+
+bp = Blueprint("courses", __name__)
+LABELS = {"programmes": PROGRAMME_LABELS, "modes": MODE_LABELS, "counties": COUNTIES, "weekdays": WEEKDAYS,
+          "day_parts": DAY_PARTS, "support": SUPPORT_LANGUAGES, "statuses": STATUS_LABELS,
+          "enrolment_statuses": ENROLMENT_STATUS_LABELS}
+
+
+def _month_choices(today: date, months: int = 12) -> list[tuple[str, str]]:
+    out = [("", _("— any —"))]
+    year, month = today.year, today.month
+    for _i in range(months):
+        out.append((f"{year:04d}-{month:02d}", format_date(date(year, month, 1), "LLLL yyyy")))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+@bp.get("/courses")
+def catalogue():
+    form = CatalogueFilterForm(request.args)
+    form.town.choices = [("", _("— any —"))] + [(t, t) for t in services.catalogue_towns()]
+    form.start_month.choices = _month_choices(services.local_today())
+    page = services.search_catalogue(form.to_filters(), request.args.get("page", 1, type=int))
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("courses/catalogue.html", form=form, result=page, args=args, labels=LABELS)
+
+
+@bp.get("/courses/<int:course_id>")
+def detail(course_id: int):
+    course = get_course_or_404(course_id)
+    return render_template("courses/detail.html", course=course, labels=LABELS)
+
+
+@bp.get("/courses/matches")
+@role_required(Role.LEARNER)
+def my_matches():
+    result = matching.match_courses(current_user)
+    return render_template("courses/matches.html", learner=current_user, result=result, labels=LABELS,
+                           enrolments=services.learner_enrolments(current_user))
+
+
+@bp.get("/staff/learners/<int:user_id>/courses")
+@role_required(Role.COUNSELLOR, Role.ADMIN)
+def learner_matches(user_id: int):
+    learner = get_learner_or_404(user_id, "view course matches")
+    result = matching.match_courses(learner)
+    enrolments = services.learner_enrolments(learner)
+    db.session.commit()  # the access log entry
+    return render_template("courses/matches.html", learner=learner, result=result, labels=LABELS,
+                           enrolments=enrolments)
+
+
+@bp.get("/admin/courses")
+@role_required(Role.ADMIN)
+def pending():
+    return render_template("courses/admin_pending.html", courses=services.pending_courses(), form=FlaskForm(),
+                           labels=LABELS)
+
+
+@bp.post("/admin/courses/<int:course_id>/approve")
+@role_required(Role.ADMIN)
+def approve(course_id: int):
+    course = get_course_or_404(course_id)
+    if FlaskForm().validate_on_submit():
+        try:
+            services.approve_course(course, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(_("The course “%(title)s” is published.", title=course.title), "success")
+    return redirect(url_for("courses.pending"))
+
+
+@bp.get("/admin/enrolments/overdue")
+@role_required(Role.ADMIN)
+def overdue():
+    today = services.local_today()
+    return render_template("courses/admin_overdue.html", enrolments=services.overdue_enrolments(today),
+                           today=today)
