@@ -143,6 +143,9 @@ class Bank:
         a, b, c = self.a[:, None], self.b[:, None], self.c[:, None]
         self.log_p, self.log_q = model.log_prob_pair(grid, a, b, c)
         self.info = model.information(grid, a, b, c)
+        self.p = np.exp(self.log_p)
+        # Entropy of the response at each grid point (for the mutual-information selection).
+        self.response_entropy = -(self.p * self.log_p + (1.0 - self.p) * self.log_q)
         # band_weights[g, l]: share of grid cell g lying inside level band l
         # (the end cells stretch to +-infinity, approximated by +-1e9).
         edges = np.concatenate([[-1e9], (model.GRID[1:] + model.GRID[:-1]) / 2, [1e9]])
@@ -161,6 +164,12 @@ class Bank:
         if np.ndim(pos) == 0:
             return self.levels[int(pos)]
         return [self.levels[p] for p in pos]
+
+    def band_bounds(self):
+        """Lower and upper edges of every level band; open end bands get the mean inner width."""
+        widths = np.diff(self.cuts)
+        width = float(widths.mean()) if widths.size else 1.0
+        return np.concatenate([[self.cuts[0] - width], self.cuts]), np.concatenate([self.cuts, [self.cuts[-1] + width]])
 
     def level_middle(self, level):
         """Middle of a level's band; open end bands get the mean inner width."""

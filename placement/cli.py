@@ -95,6 +95,7 @@ def _exposure(args):
         learners=args.learners,
         iterations=args.iterations,
         seed=args.seed,
+        population=args.population,
         progress=Progress(args.iterations, "fitting"),
     )
     with open(args.out, "w", encoding="utf-8") as fh:
@@ -165,7 +166,8 @@ def build_parser():
         "exposure",
         help="fit per-item eligibility so no item is used in more than a share of tests",
         description=(
-            "Simulate learners (N(0,1) on the bank scale, self-assessed level right half the time) "
+            "Simulate learners (evenly over the level bands, or N(0,1) with --population normal; "
+            "self-assessed level right half the time, one level off otherwise) "
             "through the engine with default settings and fit Sympson-Hetter eligibility "
             "probabilities so the simulated exposure of every item stays below 0.85 x CAP. "
             "Writes the bank with an 'eligibility' field on every item."
@@ -177,6 +179,12 @@ def build_parser():
     exp.add_argument("--learners", type=int, default=2000, help="simulated learners per iteration (default 2000)")
     exp.add_argument("--iterations", type=int, default=6, help="fitting iterations (default 6)")
     exp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    exp.add_argument(
+        "--population",
+        choices=["uniform", "normal"],
+        default="uniform",
+        help="simulated abilities: evenly over the level bands (default) or N(0,1); fit on the population you expect",
+    )
     exp.set_defaults(func=_exposure)
     return parser
 

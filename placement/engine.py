@@ -27,6 +27,7 @@ simulation for a chosen cap.
 import secrets
 
 import numpy as np
+from scipy.special import ndtr
 
 from . import model
 from .bank import Bank, registered_bank
@@ -37,12 +38,21 @@ STATE_VERSION = 1
 DEFAULTS = {
     "min_items": 8,  # never stop before this many items
     "max_items": 30,  # always stop after this many items
-    "confidence": 0.8,  # stop when the posterior probability of one level reaches this
+    "confidence": 0.9,  # stop when the posterior probability of one level reaches this
     "sem_stop": 0.30,  # ... or when the posterior SD falls to this, away from a cut
     "randomesque": 5,  # choose at random among this many best items
     "skill_shares": None,  # {skill: weight}; None = equal over the bank's skills
-    "prior_sd": 1.0,  # SD of the prior when the learner gave a level
-    "unknown_prior_sd": 1.5,  # SD of the prior when they did not
+    "prior_right": 0.5,  # P(self-assessed level is right); the rest goes to the adjacent levels (None: normal prior)
+    "prior_edge_sd": 0.25,  # the level-band prior's edges are smoothed with a normal of this SD
+    "prior_floor": 0.05,  # share of the level-band prior spread evenly over all levels
+    "prior_sd": 1.0,  # SD of the normal prior (prior_right=None) when the learner gave a level
+    "unknown_prior_sd": 1.5,  # SD of the normal prior (prior_right=None) when they did not
+    "selection": "mi",  # "mi": mutual information with the level (+ theta_weight x with theta); "fisher"
+    "theta_weight": 1.0,  # weight of the information about theta in the "mi" selection
+    "randomesque_items": None,  # use randomesque only for this many first items (None: always)
+    "item_cost": None,  # stop when no look-ahead of m more items gains this much P(right level) per item
+    "future_item_info": 0.5,  # information per future item assumed by the look-ahead
+    "max_stop_sem": 0.4,  # "level_decided" needs the posterior SD at most this (None: no condition)
     "min_skill_items": 4,  # per-skill estimates from fewer items are flagged
     "borderline": 0.2,  # report a neighbouring level whose probability reaches this
 }
@@ -95,6 +105,41 @@ def _bank(state, bank):
     return bank
 
 
+def _setting(state, name):
+    return state["settings"].get(name, DEFAULTS[name])
+
+
+def _log_prior(bank, prior_level, settings):
+    """Log prior on the grid and its (mean, SD)."""
+    if settings["prior_right"] is None:
+        if prior_level is None:
+            mean, sd = float((bank.cuts[0] + bank.cuts[-1]) / 2), settings["unknown_prior_sd"]
+        else:
+            mean, sd = bank.level_middle(prior_level), settings["prior_sd"]
+        return model.normal_log_prior(mean, sd), mean, sd
+    n = len(bank.levels)
+    if prior_level is None:
+        shares = np.full(n, 1.0 / n)
+    else:
+        k = bank.levels.index(prior_level)
+        shares = np.zeros(n)
+        neighbours = [j for j in (k - 1, k + 1) if 0 <= j < n]
+        shares[neighbours] = (1.0 - settings["prior_right"]) / max(len(neighbours), 1)
+        shares[k] = settings["prior_right"] if neighbours else 1.0
+    lower, upper = bank.band_bounds()
+    # Inner edges are smoothed with prior_edge_sd; the outer edges of the open end bands with SD 1.
+    low_sd = np.full(n, float(settings["prior_edge_sd"]))
+    high_sd = low_sd.copy()
+    low_sd[0] = high_sd[-1] = 1.0
+    grid = model.GRID[:, None]
+    bands = (ndtr((grid - lower) / low_sd) - ndtr((grid - upper) / high_sd)) / (upper - lower)
+    # A small share spread over all levels: a self-assessment can be off by more than one level.
+    floor = settings["prior_floor"]
+    density = np.maximum(bands @ ((1.0 - floor) * shares + floor / n), 1e-300)
+    _, mean, sd = model.posterior_moments(np.log(density))
+    return np.log(density), mean, sd
+
+
 def start(bank: Bank, prior_level=None, seen=(), seed=None, **settings):
     """Begin a test and return its state.
 
@@ -105,11 +150,10 @@ def start(bank: Bank, prior_level=None, seen=(), seed=None, **settings):
     None).  Keyword ``settings`` override :data:`DEFAULTS`.
     """
     settings = _check_settings(bank, settings)
-    if prior_level is None:
-        mean = float((bank.cuts[0] + bank.cuts[-1]) / 2)
-        sd = settings["unknown_prior_sd"]
-    else:
-        mean, sd = bank.level_middle(prior_level), settings["prior_sd"]
+    if prior_level is not None and prior_level not in bank.levels:
+        raise ValueError(f"unknown level {prior_level!r}; the bank has {bank.levels}")
+    log_prior, mean, sd = _log_prior(bank, prior_level, settings)
+    log_prior = log_prior - log_prior.max()
     return {
         "version": STATE_VERSION,
         "bank": bank.fingerprint,
@@ -120,7 +164,8 @@ def start(bank: Bank, prior_level=None, seen=(), seed=None, **settings):
         "seen": [str(i) for i in seen if str(i) in bank.index],
         "items": [],
         "responses": [],
-        "log_post": model.normal_log_prior(mean, sd).tolist(),
+        "log_prior": log_prior.tolist(),
+        "log_post": log_prior.tolist(),
         "pending": None,
         "stop_reason": None,
     }
@@ -133,11 +178,73 @@ def _stop_reason(state, bank, weights, sem):
         return "max_items"
     if n < settings["min_items"]:
         return None
-    if (weights @ bank.band_weights).max() >= settings["confidence"]:
+    max_sem = settings.get("max_stop_sem")
+    if (weights @ bank.band_weights).max() >= settings["confidence"] and (max_sem is None or sem <= max_sem):
         return "level_decided"
     if sem <= settings["sem_stop"] and np.abs(bank.cuts - weights @ model.GRID).min() >= sem:
         return "sem"
+    cost = settings.get("item_cost")
+    if cost is not None and (max_sem is None or sem <= max_sem):
+        if _lookahead_gain(weights, bank, settings["max_items"] - n, settings["future_item_info"]) < cost:
+            return "no_gain"
     return None
+
+
+_KERNELS = {}
+
+
+def _kernel(sd):
+    """K[g, h]: probability that a future estimate lands on grid point h when theta is grid point g."""
+    key = round(sd, 6)
+    if key not in _KERNELS:
+        k = np.exp(-0.5 * ((model.GRID[None, :] - model.GRID[:, None]) / sd) ** 2)
+        _KERNELS[key] = k / k.sum(axis=1, keepdims=True)
+    return _KERNELS[key]
+
+
+def _lookahead_gain(weights, bank, remaining, info):
+    """Largest expected gain in P(right level) per item over look-aheads of up to ``remaining`` items.
+
+    Pre-posterior analysis: m more items are summarised as a normal likelihood
+    with SD 1/sqrt(m * info) around the true theta; the expected final
+    probability of the chosen level is sum over outcomes of max over levels.
+    """
+    joint = weights[:, None] * bank.band_weights  # P(theta, level)
+    now = joint.sum(axis=0).max()
+    best = 0.0
+    for m in sorted({min(m, remaining) for m in (2, 5, 10, remaining)}):
+        if m <= 0:
+            continue
+        future = (_kernel((m * info) ** -0.5).T @ joint).max(axis=1).sum()
+        best = max(best, (future - now) / m)
+    return best
+
+
+def _scores(state, bank, weights, idx):
+    """Selection score of the items ``idx`` under the current posterior ``weights``.
+
+    "mi": mutual information between the answer and the level, plus
+    ``theta_weight`` times the mutual information between the answer and
+    theta; "fisher": posterior-weighted Fisher information.  Both are a few
+    matrix products over the precomputed grid tables.
+    """
+    if _setting(state, "selection") == "fisher":
+        return (bank.info @ weights)[idx]
+    level_p = weights @ bank.band_weights
+    keep = level_p > 1e-12
+    level_p = level_p[keep]
+    p_right = np.clip(bank.p @ weights, 1e-12, 1 - 1e-12)[idx]
+    theta_mi = _entropy(p_right) - (bank.response_entropy @ weights)[idx]
+    right = np.clip((bank.p @ (weights[:, None] * bank.band_weights[:, keep]))[idx], 1e-300, None)  # P(right, level)
+    wrong = np.clip(level_p - right, 1e-300, None)
+    level_mi = (right * np.log(right / (p_right[:, None] * level_p))).sum(axis=1) + (
+        wrong * np.log(wrong / ((1 - p_right)[:, None] * level_p))
+    ).sum(axis=1)
+    return level_mi + _setting(state, "theta_weight") * theta_mi
+
+
+def _entropy(p):
+    return -(p * np.log(p) + (1 - p) * np.log1p(-p))
 
 
 def _select(state, bank, weights):
@@ -162,8 +269,13 @@ def _select(state, bank, weights):
     if not np.isfinite(deficit.max()):
         return None
     candidates = available & (deficit >= deficit.max() - 1e-9)[bank.skill_index]
-    scores = np.where(candidates, bank.info @ weights, -np.inf)
-    k = min(state["settings"]["randomesque"], int(candidates.sum()))
+    scores = np.full(len(bank), -np.inf)
+    scores[candidates] = _scores(state, bank, weights, np.flatnonzero(candidates))
+    k = state["settings"]["randomesque"]
+    early = _setting(state, "randomesque_items")
+    if early is not None and given.size >= early:
+        k = 1
+    k = min(k, int(candidates.sum()))
     best = np.sort(np.argpartition(-scores, k - 1)[:k])
     return int(best[int(_uniforms(state["seed"], [given.size])[0] * k)])
 
@@ -205,8 +317,10 @@ def record(state, item_id, correct, bank=None):
 
 
 def _skill_estimates(state, bank):
-    mean, sd = state["prior"]
-    prior = model.normal_log_prior(mean, sd)
+    if "log_prior" in state:
+        prior = np.asarray(state["log_prior"])
+    else:
+        prior = model.normal_log_prior(*state["prior"])
     out = {}
     for skill in bank.skill_names:
         log_post, count = prior.copy(), 0

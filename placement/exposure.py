@@ -20,7 +20,10 @@ from .bank import Bank
 from .simulation import simulate, summarize, synthetic_learners
 
 
-def fit_eligibility(bank_data, cap=0.25, learners=2000, iterations=6, seed=0, margin=0.85, progress=None, **settings):
+def fit_eligibility(
+    bank_data, cap=0.25, learners=2000, iterations=6, seed=0, margin=0.85, progress=None, population="uniform",
+    **settings,
+):
     """Return ``(new_bank_data, history)`` with an ``eligibility`` field on every item.
 
     ``bank_data`` is a bank dict (it is not modified); ``history`` lists the
@@ -32,7 +35,7 @@ def fit_eligibility(bank_data, cap=0.25, learners=2000, iterations=6, seed=0, ma
     history, previous = [], None
     for iteration in range(iterations):
         bank = Bank(data)
-        thetas, priors = synthetic_learners(bank, learners, seed=seed + iteration)
+        thetas, priors = synthetic_learners(bank, learners, seed=seed + iteration, population=population)
         rows = simulate(bank, thetas, priors, seed=seed + 1000 + iteration, **settings)
         counts = np.zeros(len(bank))
         for row in rows:

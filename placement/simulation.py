@@ -14,11 +14,11 @@ DEFAULT_SKILLS = ("vocabulary", "grammar", "reading", "listening")
 DEFAULT_CUTS = {"A2": -1.75, "B1": -0.75, "B2": 0.25, "C1": 1.25}
 
 
-def synthetic_bank_dict(n_items=600, seed=0, cut_scores=None, guess_share=0.6, enemy_pairs=20):
+def synthetic_bank_dict(n_items=600, seed=0, cut_scores=None, guess_share=0.6, enemy_pairs=20, a_log_sd=0.3):
     """A synthetic 3PL bank as a JSON-able dict (for tests and the benchmark).
 
     ``b`` is spread evenly over the level bands (end bands one unit wide),
-    ``a`` is log-normal around 1.2, a ``guess_share`` of the items has
+    ``a`` is log-normal around 1.2 (``log a ~ N(log 1.2, a_log_sd)``), a ``guess_share`` of the items has
     ``c = 0.2`` and the rest ``c = 0``; skills cycle through
     :data:`DEFAULT_SKILLS`; ``enemy_pairs`` random pairs are made enemies.
     """
@@ -28,7 +28,7 @@ def synthetic_bank_dict(n_items=600, seed=0, cut_scores=None, guess_share=0.6, e
     levels = ["A1", *cuts]
     band = rng.integers(0, len(levels), n_items)
     b = rng.uniform(bounds[band], bounds[band + 1])
-    a = np.exp(rng.normal(np.log(1.2), 0.2, n_items))
+    a = np.exp(rng.normal(np.log(1.2), a_log_sd, n_items))
     c = np.where(rng.random(n_items) < guess_share, 0.2, 0.0)
     items = [
         {
@@ -47,7 +47,7 @@ def synthetic_bank_dict(n_items=600, seed=0, cut_scores=None, guess_share=0.6, e
     return {"items": items, "cut_scores": cuts, "base_level": "A1"}
 
 
-def synthetic_learners(bank: Bank, n, seed=0, prior_accuracy=0.5, population="normal"):
+def synthetic_learners(bank: Bank, n, seed=0, prior_accuracy=0.5, population="uniform"):
     """True abilities and self-assessed levels.
 
     ``population`` is ``"normal"`` (N(0, 1)) or ``"uniform"`` (evenly over the

@@ -164,3 +164,15 @@ def test_exposure_cap_held_over_2000_tests(bank_data):
     stats = summarize(bank, simulate(bank, thetas, priors, seed=78, **settings))
     assert stats["max_exposure"] <= cap
     assert stats["exact"] > 0.6  # still a useful test
+
+
+def test_lookahead_stopping_and_fisher_selection_options(bank):
+    rng = np.random.default_rng(3)
+    for theta in (-2.3, 0.75, 1.9):
+        state = _run(start(bank, prior_level="B1", seed=5, item_cost=0.002, confidence=0.99, sem_stop=0), bank,
+                     theta, rng)
+        out = result(state)
+        assert out["stop_reason"] in {"no_gain", "level_decided", "max_items"}
+        assert DEFAULTS["min_items"] <= out["items_used"] <= DEFAULTS["max_items"]
+    fisher = _run(start(bank, prior_level="B1", seed=5, selection="fisher"), bank, 0.3, rng)
+    assert result(fisher)["finished"]
