@@ -104,8 +104,9 @@ class Bank:
     ``skill_index`` (int code per item), ``levels`` (level names, lowest
     first), ``cuts`` (array of cut scores), ``enemies`` (index arrays),
     ``fingerprint`` (content hash), and on the grid ``log_p``/``log_q``
-    (log-probabilities of a right/wrong answer) and ``info`` (Fisher
-    information), each of shape (items, grid points).
+    (log-probabilities of a right/wrong answer), ``p`` (probability of a
+    right answer), ``response_entropy`` and ``info`` (Fisher information),
+    each of shape (items, grid points).
     """
 
     def __init__(self, data):
