@@ -66,9 +66,10 @@ def register_blueprints(app: Flask) -> None:
     from langjourney.ops.views import bp as ops_bp
     from langjourney.selfassess.views import bp as selfassess_bp
     from langjourney.testing.views import bp as testing_bp
+    from langjourney.waitlist.views import bp as waitlist_bp
 
     for bp in (ops_bp, auth_bp, learners_bp, selfassess_bp, testing_bp, admin_bp, courses_bp, provider_bp,
-               api_bp):
+               api_bp, waitlist_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # token-authenticated JSON: no cookies, so no cross-site forgery
 

@@ -167,14 +167,19 @@ def worker_command(burst):
     """Run an RQ worker (with its scheduler) for LangJourney's jobs. Needs REDIS_URL."""
     from langjourney.jobs import run_worker
 
+    from langjourney.waitlist.tasks import schedule_reconcile
+
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inline and no worker is needed.")
+    if not burst:
+        schedule_reconcile()  # the waitlist's periodic sweep; each run schedules the next
     run_worker(current_app._get_current_object(), burst=burst)
 
 
 def init_cli(app: Flask) -> None:
     from langjourney.testing.cli import placement_cli
+    from langjourney.waitlist.cli import allocation_cli
 
     for command in (users_cli, translate_cli, outbox_cli, demo_cli, courses_cli, worker_command,
-                    placement_cli):
+                    placement_cli, allocation_cli):
         app.cli.add_command(command)

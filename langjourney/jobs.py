@@ -54,6 +54,8 @@ def enqueue(func: Callable, *args: Any, job_timeout: int = DEFAULT_TIMEOUT,
 
 
 def _after_commit(session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT was released (SQLAlchemy signals that too); the real commit is still to come
     pending = session.info.pop(_PENDING, [])
     for job in pending:
         dispatch(current_app._get_current_object(), job)

@@ -7,3 +7,6 @@ from langjourney.selfassess.models import SelfAssessment  # noqa: F401
 from langjourney.testing.models import (  # noqa: F401
     BankVersion, PlacementAttempt, PlacementResponse, RetakePermission,
 )
+from langjourney.waitlist.models import (  # noqa: F401
+    AllocationEvent, AllocationPolicy, Offer, WaitlistEntry,
+)

@@ -28,6 +28,7 @@ from langjourney.courses.rules import enrolment_problems
 from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
+from langjourney.jobs import enqueue
 from langjourney.learners.models import COUNTIES, LearnerStatus
 
 PAGE_SIZE = 20
@@ -188,6 +189,8 @@ def update_course(course: Course, data: CourseData, by: User | None) -> list[Cou
                                             old_value=str(before[name]), new_value=str(getattr(course, name))))
         db.session.add_all(changes)
     db.session.flush()
+    if course.is_published and course.capacity > before["capacity"]:
+        _seats_freed(course)
     return changes
 
 
@@ -199,6 +202,7 @@ def approve_course(course: Course, admin: User) -> None:
     course.approved_at = utcnow()
     course.approved_by_id = admin.id
     db.session.flush()
+    _seats_freed(course)  # a newly published course: its waitlist (if any) gets offers
 
 
 def pending_courses() -> list[Course]:
@@ -358,6 +362,19 @@ def create_enrolment(learner: User, course: Course, *, by: User | None = None,
     return enrolment
 
 
+def _seats_freed(course: Course) -> None:
+    """Seats became free: the waitlist's allocation job offers them (after the commit)."""
+    from langjourney.waitlist.tasks import allocate
+
+    enqueue(allocate, course.id)
+
+
+def _log(kind: str, enrolment: Enrolment, reason: str | None = None) -> None:
+    from langjourney.waitlist.services import log
+
+    log(kind, actor="provider", learner_id=enrolment.learner_id, course_id=enrolment.course_id, reason=reason)
+
+
 def _require(enrolment: Enrolment, *statuses: EnrolmentStatus) -> None:
     if enrolment.status not in statuses:
         raise DomainError(_l("Not possible: the enrolment's status is “%(status)s”.",
@@ -378,6 +395,7 @@ def confirm_enrolment(enrolment: Enrolment, note: str | None = None) -> None:
     _add_note(enrolment, note)
     enrolment.status = EnrolmentStatus.CONFIRMED
     enrolment.confirmed_at = utcnow()
+    _log("confirm", enrolment)
     db.session.flush()
 
 
@@ -404,7 +422,9 @@ def report_mismatch(enrolment: Enrolment, suggested_level: str | None, note: str
     profile.level = None
     profile.level_source = None
     profile.level_set_at = None
+    _log("mismatch", enrolment, reason=suggested_level)
     db.session.flush()
+    _seats_freed(enrolment.course)
     queue_mail(enrolment.learner, _l("Your course level will be checked again"), "mail/level_mismatch.txt",
                course=enrolment.course, suggested_level=suggested_level)
 
@@ -432,7 +452,10 @@ def record_outcome(enrolment: Enrolment, status: EnrolmentStatus, attendance_per
     enrolment.attendance_percent = attendance_percent
     enrolment.final_test_result = final_test_result
     enrolment.ended_at = utcnow()
+    _log(status.value, enrolment)
     db.session.flush()
+    if status is EnrolmentStatus.DROPPED_OUT:
+        _seats_freed(enrolment.course)
 
 
 def course_enrolments(course: Course) -> list[Enrolment]:

@@ -38,6 +38,15 @@ ROUTES = {
     # No test in progress: the audio of no item may be fetched.
     "testing.audio": ("GET", "/test/audio/a1-l-01.wav", {"learner"}, {404}),
     "testing.result": ("GET", "/test/result/{attempt}", {"counsellor", "admin"}),
+    "waitlist.join": ("POST", "/courses/{course}/waitlist", {"learner"}),
+    "waitlist.mine": ("GET", "/waitlists", {"learner"}),
+    "waitlist.leave": ("POST", "/waitlists/999999/leave", {"learner"}, {404}),
+    "waitlist.accept": ("POST", "/offers/999999/accept", {"learner"}),
+    "waitlist.decline": ("POST", "/offers/999999/decline", {"learner"}),
+    # Offer links work without signing in; a token that isn't ours is a 404 for everyone.
+    "waitlist.offer_link": ("GET", "/offers/link/not-a-token", PUBLIC, {404}),
+    "waitlist.offer_link_answer": ("POST", "/offers/link/not-a-token/accept", PUBLIC, {404}),
+    "waitlist.policy": ("GET", "/admin/policy", {"admin"}),
     "admin.users": ("GET", "/admin/users", {"admin"}),
     "admin.create_user": ("GET", "/admin/users/new", {"admin"}),
     "admin.access_log": ("GET", "/admin/access-log", {"admin"}),

@@ -144,3 +144,12 @@ def test_flushed_redis_loses_no_mail(committed_app):
 def test_worker_command_needs_redis(app):
     result = app.test_cli_runner().invoke(args=["worker", "--burst"])
     assert result.exit_code != 0 and "REDIS_URL" in result.output
+
+
+def test_releasing_a_savepoint_does_not_run_jobs(db_session):
+    enqueue(create_provider, "Alles ootel OÜ")
+    with db_session.begin_nested():
+        db_session.add(Provider(name="Vahepealne OÜ"))
+    assert _providers() == {"Vahepealne OÜ"}  # the job did not run at the savepoint's release
+    db_session.commit()
+    assert _providers() == {"Vahepealne OÜ", "Alles ootel OÜ"}

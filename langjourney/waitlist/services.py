@@ -1,0 +1,380 @@
+"""Waitlists and the fair allocation of freed seats.
+
+The database is the only source of truth; jobs are triggers. :func:`allocate` locks the course row,
+counts live seats (active enrolments + open offers) and offers the free ones in policy order, so
+running it twice, or on two workers at once, changes nothing the second time. State changes of
+offers are conditional updates (``… WHERE status = 'open' AND expires_at > now``), so an accept
+racing the expiry sweep has exactly one winner. Every decision writes an :class:`AllocationEvent`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app, url_for
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from langjourney.auth.models import User
+from langjourney.courses import services as courses
+from langjourney.courses.models import ACTIVE_STATUSES, Course, Enrolment, EnrolmentStatus
+from langjourney.courses.rules import enrolment_problems
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.jobs import enqueue
+from langjourney.waitlist.clock import now
+from langjourney.waitlist.models import (
+    ACTIVE_ENTRY, AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry,
+)
+from langjourney.waitlist.policy import current_policy, lottery, tier_of
+
+TALLINN = ZoneInfo("Europe/Tallinn")
+
+
+# -- small pieces -----------------------------------------------------------------------------------
+
+def _today():
+    """Today in Estonia, on the waitlist's clock."""
+    return now().astimezone(TALLINN).date()
+
+
+def log(kind: str, *, actor: str, learner_id=None, course_id=None, entry: WaitlistEntry | None = None,
+        offer: Offer | None = None, policy=None, tier=None, lottery_value=None, reason=None,
+        detail=None, at: datetime | None = None) -> AllocationEvent:
+    event = AllocationEvent(
+        at=at or now(), kind=kind, actor=actor, reason=reason, detail=detail,
+        learner_id=learner_id or (entry.learner_id if entry else offer.learner_id if offer else None),
+        course_id=course_id or (entry.course_id if entry else offer.course_id if offer else None),
+        entry_id=entry.id if entry else (offer.entry_id if offer else None), offer_id=offer.id if offer else None,
+        policy_version=policy.version if policy else None, tier=tier, lottery=lottery_value)
+    db.session.add(event)
+    return event
+
+
+def _trigger(course_id: int) -> None:
+    from langjourney.waitlist import tasks
+
+    enqueue(tasks.allocate, course_id)
+
+
+def live_seats(course_id: int) -> int:
+    """Seats taken on the course: active enrolments plus open offers."""
+    enrolled = db.session.scalar(select(func.count()).select_from(Enrolment).where(
+        Enrolment.course_id == course_id, Enrolment.status.in_(ACTIVE_STATUSES)))
+    offered = db.session.scalar(select(func.count()).select_from(Offer).where(
+        Offer.course_id == course_id, Offer.status == OfferStatus.OPEN))
+    return enrolled + offered
+
+
+def _lock_course(course_id: int) -> Course | None:
+    return db.session.execute(select(Course).where(Course.id == course_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def active_entries(learner: User) -> list[WaitlistEntry]:
+    return list(db.session.scalars(select(WaitlistEntry).where(
+        WaitlistEntry.learner_id == learner.id, WaitlistEntry.status.in_(ACTIVE_ENTRY))
+        .order_by(WaitlistEntry.joined_at)))
+
+
+def open_offer(learner: User) -> Offer | None:
+    """The learner's live offer; one past its deadline is expired first (the embedded default has
+    no scheduler, so expiry is also applied when an offer is read)."""
+    offer = db.session.scalar(select(Offer).where(Offer.learner_id == learner.id,
+                                                  Offer.status == OfferStatus.OPEN))
+    if offer is not None and offer.expires_at <= now():
+        expire_due(course_id=offer.course_id)
+        return None
+    return offer
+
+
+# -- joining and leaving ---------------------------------------------------------------------------
+
+def _mismatch_join_time(learner: User) -> datetime | None:
+    """A learner sent back by a level mismatch keeps the join time of the seat they lost."""
+    return db.session.scalar(
+        select(func.min(WaitlistEntry.joined_at))
+        .join(Enrolment, and_(Enrolment.learner_id == WaitlistEntry.learner_id,
+                              Enrolment.course_id == WaitlistEntry.course_id))
+        .where(WaitlistEntry.learner_id == learner.id, WaitlistEntry.status == EntryStatus.ACCEPTED,
+               Enrolment.status == EnrolmentStatus.MISMATCH))
+
+
+def join(learner: User, course: Course, *, tier_override: int | None = None) -> WaitlistEntry:
+    """Put the learner on the course's waitlist (up to the policy's number of lists at one level)."""
+    policy = current_policy()
+    profile = learner.profile
+    problems = [p for p in enrolment_problems(profile, course, courses.learner_enrolments(learner), _today())]
+    if problems:
+        raise DomainError(problems[0].message)
+    entries = active_entries(learner)
+    if any(e.course_id == course.id for e in entries):
+        raise DomainError(_l("You are already on this course's waiting list."))
+    if sum(e.level == course.level for e in entries) >= policy.max_waitlists:
+        raise DomainError(_l("You can be on at most %(n)d waiting lists at one level. Leave one first.",
+                             n=policy.max_waitlists))
+    moment = now()
+    joined_at = min(filter(None, [moment, _mismatch_join_time(learner)]))
+    entry = WaitlistEntry(learner_id=learner.id, course_id=course.id, level=course.level, joined_at=joined_at,
+                          tier_override=tier_override, created_at=moment)
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:  # the same join, twice at once
+        raise DomainError(_l("You are already on this course's waiting list.")) from None
+    log("join", actor=f"learner:{learner.id}", entry=entry, policy=policy,
+        tier=tier_of(policy, profile, _today(), tier_override), lottery_value=lottery(policy, entry.id),
+        detail={"joined_at": joined_at.isoformat()})
+    db.session.flush()
+    _trigger(course.id)
+    return entry
+
+
+def _end_entry(entry: WaitlistEntry, status: EntryStatus) -> None:
+    entry.status = status
+    entry.ended_at = now()
+
+
+def leave(learner: User, entry: WaitlistEntry) -> None:
+    """The learner leaves a waitlist (an open offer from it is withdrawn too)."""
+    if entry.learner_id != learner.id or entry.status not in ACTIVE_ENTRY:
+        raise DomainError(_l("You are not on this waiting list."))
+    cancel(learner, entry.course, reason="left the waiting list", entry_status=EntryStatus.LEFT)
+
+
+def cancel(learner: User, course: Course, *, actor: str | None = None, reason: str = "cancelled",
+           entry_status: EntryStatus = EntryStatus.CANCELLED) -> bool:
+    """Withdraw the learner from the course whatever they hold there: a waitlist place, an offer or
+    a seat. Returns whether anything was held."""
+    held = False
+    moment = now()
+    actor = actor or f"learner:{learner.id}"
+    for offer in db.session.scalars(select(Offer).where(Offer.learner_id == learner.id, Offer.course_id == course.id,
+                                                        Offer.status == OfferStatus.OPEN)):
+        offer.status, offer.decided_at = OfferStatus.CANCELLED, moment
+        held = True
+    for entry in db.session.scalars(select(WaitlistEntry).where(
+            WaitlistEntry.learner_id == learner.id, WaitlistEntry.course_id == course.id,
+            WaitlistEntry.status.in_(ACTIVE_ENTRY))):
+        _end_entry(entry, entry_status)
+        held = True
+    for enrolment in db.session.scalars(select(Enrolment).where(
+            Enrolment.learner_id == learner.id, Enrolment.course_id == course.id,
+            Enrolment.status.in_(ACTIVE_STATUSES))):
+        enrolment.status, enrolment.ended_at = EnrolmentStatus.CANCELLED, moment
+        held = True
+    if held:
+        log("cancel", actor=actor, learner_id=learner.id, course_id=course.id, reason=reason)
+        db.session.flush()
+        _trigger(course.id)
+    return held
+
+
+# -- offers ----------------------------------------------------------------------------------------
+
+def _decide(offer_id: int, learner_id: int, status: OfferStatus) -> Offer:
+    """Close an open, unexpired offer of this learner; exactly one caller wins a race."""
+    moment = now()
+    result = db.session.execute(
+        update(Offer).where(Offer.id == offer_id, Offer.learner_id == learner_id,
+                            Offer.status == OfferStatus.OPEN, Offer.expires_at > moment)
+        .values(status=status, decided_at=moment).execution_options(synchronize_session=False))
+    offer = db.session.execute(select(Offer).where(Offer.id == offer_id)
+                               .execution_options(populate_existing=True)).scalar_one_or_none()
+    if result.rowcount != 1:
+        if offer is None or offer.learner_id != learner_id:
+            raise DomainError(_l("There is no such offer."))
+        if offer.status is OfferStatus.OPEN or offer.status is OfferStatus.EXPIRED:
+            raise DomainError(_l("This offer has expired, and the seat has been passed on."))
+        raise DomainError(_l("This offer has already been answered."))
+    return offer
+
+
+def accept(offer_id: int, learner: User) -> Enrolment:
+    """Accept an offer: the seat becomes an enrolment and the learner leaves their other waitlists at
+    that level."""
+    offer = _decide(offer_id, learner.id, OfferStatus.ACCEPTED)
+    # Refused (e.g. the enrolment deadline passed)? The caller rolls back, and the offer stays open.
+    enrolment = courses.create_enrolment(learner, offer.course, today=_today())
+    _end_entry(offer.entry, EntryStatus.ACCEPTED)
+    for entry in active_entries(learner):
+        if entry.level == offer.course.level:
+            _end_entry(entry, EntryStatus.LEFT)
+            log("leave", actor="system", entry=entry, reason="accepted a seat at this level")
+            _trigger(entry.course_id)
+    log("accept", actor=f"learner:{learner.id}", offer=offer)
+    db.session.flush()
+    return enrolment
+
+
+def decline(offer_id: int, learner: User) -> Offer:
+    """Decline an offer: the learner leaves that waitlist (other waitlists stay); the seat passes on."""
+    offer = _decide(offer_id, learner.id, OfferStatus.DECLINED)
+    _end_entry(offer.entry, EntryStatus.DECLINED)
+    log("decline", actor=f"learner:{learner.id}", offer=offer)
+    db.session.flush()
+    _trigger(offer.course_id)
+    return offer
+
+
+def expire_due(course_id: int | None = None) -> set[int]:
+    """Expire open offers past their deadline; returns the courses that got a seat back."""
+    moment = now()
+    stmt = select(Offer.id).where(Offer.status == OfferStatus.OPEN, Offer.expires_at <= moment)
+    if course_id is not None:
+        stmt = stmt.where(Offer.course_id == course_id)
+    freed = set()
+    for offer_id in db.session.scalars(stmt).all():
+        result = db.session.execute(
+            update(Offer).where(Offer.id == offer_id, Offer.status == OfferStatus.OPEN, Offer.expires_at <= moment)
+            .values(status=OfferStatus.EXPIRED, decided_at=moment).execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            continue  # accepted or declined a moment ago
+        offer = db.session.execute(select(Offer).where(Offer.id == offer_id)
+                                   .execution_options(populate_existing=True)).scalar_one()
+        _end_entry(offer.entry, EntryStatus.EXPIRED)
+        log("expire", actor="job", offer=offer, at=offer.expires_at)
+        freed.add(offer.course_id)
+    db.session.flush()
+    for course in freed:
+        _trigger(course)  # from allocate() itself, a second run that finds nothing more to do
+    return freed
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry: WaitlistEntry
+    tier: int
+    lottery: str
+
+    @property
+    def claim(self):
+        return (self.tier, self.entry.joined_at, self.lottery)
+
+
+def ranked_candidates(course: Course, policy) -> list[Candidate]:
+    """The course's waiting entries in policy order: tier, then join time, then the lottery."""
+    today = _today()
+    entries = db.session.scalars(select(WaitlistEntry).where(WaitlistEntry.course_id == course.id,
+                                                             WaitlistEntry.status == EntryStatus.WAITING))
+    candidates = [Candidate(e, tier_of(policy, e.learner.profile, today, e.tier_override), lottery(policy, e.id))
+                  for e in entries]
+    return sorted(candidates, key=lambda c: c.claim)
+
+
+def ineligibility(entry: WaitlistEntry, course: Course) -> str | None:
+    """Why this waiting learner can't be offered a seat on the course now (a code), or None."""
+    learner = entry.learner
+    if db.session.scalar(select(Offer.id).where(Offer.learner_id == learner.id, Offer.status == OfferStatus.OPEN)):
+        return "holds_offer"
+    problems = enrolment_problems(learner.profile, course, courses.learner_enrolments(learner), _today())
+    return problems[0].code if problems else None
+
+
+def allocate(course_id: int) -> list[Offer]:
+    """Offer the course's free seats to the best eligible waiting learners. Idempotent."""
+    course = _lock_course(course_id)
+    if course is None:
+        return []
+    expire_due(course_id)
+    free = course.capacity - live_seats(course_id)
+    if free <= 0 or not course.is_published:
+        return []
+    policy = current_policy()
+    moment = now()
+    offers, skipped = [], []
+    for candidate in ranked_candidates(course, policy):
+        if len(offers) >= free:
+            break
+        entry = candidate.entry
+        reason = ineligibility(entry, course)
+        if reason is None:
+            offer = Offer(entry_id=entry.id, learner_id=entry.learner_id, course_id=course.id,
+                          policy_version=policy.version, offered_at=moment,
+                          expires_at=moment + timedelta(hours=policy.offer_hours))
+            try:
+                with db.session.begin_nested():
+                    db.session.add(offer)
+            except IntegrityError:  # offered a seat on another course at this very moment
+                reason = "holds_offer"
+        if reason is not None:
+            skipped.append({"entry": entry.id, "learner": entry.learner_id, "reason": reason})
+            continue
+        entry.status = EntryStatus.OFFERED
+        log("offer", actor="job", offer=offer, policy=policy, tier=candidate.tier, lottery_value=candidate.lottery,
+            reason=f"free seat {len(offers) + 1} of {free}",
+            detail={"skipped": list(skipped), "joined_at": entry.joined_at.isoformat()})
+        _queue_offer_mail(offer)
+        offers.append(offer)
+    db.session.flush()
+    return offers
+
+
+def reconcile() -> list[int]:
+    """Expire overdue offers and list every course with a free seat and someone waiting (the
+    periodic sweep that heals lost jobs, dead workers and a flushed Redis)."""
+    expire_due()
+    waiting = select(WaitlistEntry.course_id).where(WaitlistEntry.status == EntryStatus.WAITING).distinct()
+    return [course.id for course in db.session.scalars(select(Course).where(Course.id.in_(waiting)))
+            if course.is_published and course.capacity > live_seats(course.id)]
+
+
+# -- signed links in offer mails ------------------------------------------------------------------
+
+def _signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="offer-link")
+
+
+def offer_token(offer: Offer) -> str:
+    return _signer().dumps({"offer": offer.id, "learner": offer.learner_id})
+
+
+def offer_from_token(token: str) -> Offer | None:
+    try:
+        data = _signer().loads(token)
+    except BadSignature:
+        return None
+    offer = db.session.get(Offer, data.get("offer")) if isinstance(data, dict) else None
+    return offer if offer is not None and offer.learner_id == data.get("learner") else None
+
+
+def _queue_offer_mail(offer: Offer) -> None:
+    from langjourney.mail.services import queue_mail
+
+    learner = db.session.get(User, offer.learner_id)
+    queue_mail(learner, _l("A seat is free for you: %(title)s", title=offer.course.title), "mail/offer.txt",
+               offer=offer, course=offer.course,
+               link=url_for("waitlist.offer_link", token=offer_token(offer), _external=True))
+
+
+# -- what the learner sees -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Position:
+    entry: WaitlistEntry
+    position: int | None  # among eligible waiting learners; None when not waiting
+    tier: int
+    eligible_ahead: int
+    weekly_freed: float
+    estimated_weeks: float | None
+
+
+def position(entry: WaitlistEntry) -> Position:
+    """Where the learner stands on this waitlist, and an estimated wait from the course's history."""
+    course = entry.course
+    policy = current_policy()
+    ranked = ranked_candidates(course, policy)
+    mine = next((c for c in ranked if c.entry.id == entry.id), None)
+    tier = mine.tier if mine else tier_of(policy, entry.learner.profile, _today(), entry.tier_override)
+    if mine is None:
+        return Position(entry, None, tier, 0, 0.0, None)
+    ahead = [c for c in ranked if c.claim < mine.claim and ineligibility(c.entry, course) is None]
+    freed = db.session.scalar(select(func.count()).select_from(AllocationEvent).where(
+        AllocationEvent.course_id == course.id, AllocationEvent.kind.in_(("decline", "expire", "cancel")),
+        AllocationEvent.at >= now() - timedelta(weeks=8))) or 0
+    weekly = freed / 8
+    estimate = (len(ahead) + 1) / weekly if weekly else None
+    return Position(entry, len(ahead) + 1, tier, len(ahead), weekly, estimate)

@@ -1,0 +1,441 @@
+"""Waitlists and fair seat allocation: the rules, the policy order, offers and their answers,
+triggers, the audit, the replay command, and races between real connections."""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+from flask_babel import force_locale
+from sqlalchemy import func, select
+
+from langjourney.courses import services as courses
+from langjourney.courses.models import Enrolment, EnrolmentStatus
+from langjourney.db import utcnow
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.learners.models import LearnerStatus
+from langjourney.mail.models import OutboxMessage
+from langjourney.waitlist import services
+from langjourney.waitlist.audit import audit
+from langjourney.waitlist.clock import frozen_at
+from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry
+from langjourney.waitlist.policy import current_policy, lottery, publish_policy
+from tests.fixtures.factories import CourseFactory, UserFactory
+
+
+@pytest.fixture
+def english(db_session):
+    """Domain messages outside requests come in the default language (et); these tests read English."""
+    with force_locale("en"):
+        yield db_session
+
+
+def learner(level="A2", **profile):
+    user = UserFactory()
+    user.profile.level, user.profile.level_source = level, "placement"
+    for key, value in profile.items():
+        setattr(user.profile, key, value)
+    db.session.flush()
+    return user
+
+
+def offers_of(course, status=OfferStatus.OPEN):
+    return list(db.session.scalars(select(Offer).where(Offer.course_id == course.id, Offer.status == status)
+                                   .order_by(Offer.id)))
+
+
+def fill(course, n):
+    """Take n seats with accepted enrolments of other learners."""
+    for _ in range(n):
+        courses.create_enrolment(learner(course.level), course)
+
+
+def test_join_with_a_free_seat_and_nobody_waiting_offers_at_once(db_session):
+    course = CourseFactory(capacity=1)
+    me = learner()
+    services.join(me, course)
+    db_session.commit()  # the allocation job runs after the commit
+    [offer] = offers_of(course)
+    assert offer.learner_id == me.id and offer.expires_at - offer.offered_at == timedelta(hours=48)
+    mail = db_session.scalar(select(OutboxMessage).where(OutboxMessage.user_id == me.id))
+    assert "/offers/link/" in mail.body and course.title in mail.subject
+
+
+def test_join_rules(english):
+    a2 = [CourseFactory(capacity=1) for _ in range(4)]
+    for course in a2:
+        fill(course, 1)
+    me = learner()
+    with pytest.raises(DomainError, match="level"):
+        services.join(me, CourseFactory(level="B1.1"))
+    for course in a2[:3]:
+        services.join(me, course)
+    with pytest.raises(DomainError, match="already on"):
+        services.join(me, a2[0])
+    with pytest.raises(DomainError, match="at most 3"):
+        services.join(me, a2[3])
+
+
+def test_policy_order_tier_then_join_time_then_lottery(db_session):
+    course = CourseFactory(capacity=1)
+    fill(course, 1)
+    now = utcnow()
+    late_priority = learner(status=LearnerStatus.NEW_IMMIGRANT, residence_permit_date=(now - timedelta(days=400)).date())
+    early = learner()
+    later = learner()
+    with frozen_at(now - timedelta(hours=3)):
+        services.join(early, course)
+    with frozen_at(now - timedelta(hours=2)):
+        services.join(later, course)
+    with frozen_at(now - timedelta(hours=1)):
+        services.join(late_priority, course)
+    ranked = [c.entry.learner_id for c in services.ranked_candidates(course, current_policy())]
+    assert ranked == [late_priority.id, early.id, later.id]  # adaptation programme first, then join time
+    # Equal claims are ordered by the published lottery: sha256(seed:entry id), lowest first.
+    policy = current_policy()
+    tied = [learner() for _ in range(5)]
+    with frozen_at(now):
+        entries = [services.join(t, course, tier_override=1) for t in tied]
+    order = [c.entry.id for c in services.ranked_candidates(course, policy) if c.entry in entries]
+    assert order == sorted((e.id for e in entries), key=lambda i: lottery(policy, i))
+
+
+def test_seat_freed_goes_to_the_best_claim_and_decline_passes_it_on(db_session):
+    course = CourseFactory(capacity=1)
+    holder = learner()
+    courses.create_enrolment(holder, course)
+    first, second = learner(), learner()
+    services.join(first, course)
+    services.join(second, course)
+    db_session.commit()
+    assert offers_of(course) == []
+    services.cancel(holder, course)
+    db_session.commit()
+    [offer] = offers_of(course)
+    assert offer.learner_id == first.id
+    services.decline(offer.id, first)
+    db_session.commit()
+    [offer] = offers_of(course)
+    assert offer.learner_id == second.id
+    entry = db_session.scalar(select(WaitlistEntry).where(WaitlistEntry.learner_id == first.id))
+    assert entry.status is EntryStatus.DECLINED  # off that list; may join again at the back
+
+
+def test_accept_makes_an_enrolment_and_leaves_other_lists_at_the_level(english):
+    db_session = english
+    a, b, c = (CourseFactory(capacity=1) for _ in range(3))
+    fill(b, 1)
+    fill(c, 1)
+    me = learner()
+    for course in (b, c, a):
+        services.join(me, course)
+    db_session.commit()
+    [offer] = offers_of(a)
+    enrolment = services.accept(offer.id, me)
+    db_session.commit()
+    assert enrolment.status is EnrolmentStatus.ACCEPTED and enrolment.course_id == a.id
+    assert services.active_entries(me) == []
+    with pytest.raises(DomainError, match="already been answered"):
+        services.accept(offer.id, me)
+
+
+def test_one_live_offer_per_learner(db_session):
+    a, b = CourseFactory(capacity=1), CourseFactory(capacity=1)
+    fill(a, 1)
+    fill(b, 1)
+    me, other = learner(), learner()
+    services.join(me, a)
+    services.join(me, b)
+    services.join(other, b)
+    db_session.commit()
+    services.cancel(db_session.scalar(select(Enrolment).where(Enrolment.course_id == a.id)).learner, a)
+    db_session.commit()
+    services.cancel(db_session.scalar(select(Enrolment).where(Enrolment.course_id == b.id,
+                                                              Enrolment.status == EnrolmentStatus.ACCEPTED)).learner, b)
+    db_session.commit()
+    assert [o.learner_id for o in offers_of(a)] == [me.id]
+    assert [o.learner_id for o in offers_of(b)] == [other.id]  # me already holds an offer: skipped
+    skipped = db_session.scalars(select(AllocationEvent).where(AllocationEvent.kind == "offer",
+                                                              AllocationEvent.course_id == b.id)).one().detail
+    assert skipped["skipped"] == [{"entry": services.active_entries(me)[1].id, "learner": me.id,
+                                   "reason": "holds_offer"}]
+    assert audit() == []
+
+
+def test_expiry_when_read_passes_the_seat_on_and_refuses_late_accept(client, auth, db_session):
+    course = CourseFactory(capacity=1)
+    me = auth.login("learner")
+    me.profile.level, me.profile.level_source = "A2", "placement"
+    nxt = learner()
+    services.join(me, course)
+    services.join(nxt, course)
+    db_session.commit()
+    [offer] = offers_of(course)
+    with frozen_at(utcnow() + timedelta(hours=49)):  # nobody answered in 48 hours
+        page = client.get("/waitlists").get_data(as_text=True)
+        assert "A seat is free for you" not in page
+        assert [o.learner_id for o in offers_of(course)] == [nxt.id]
+        response = client.post(f"/offers/{offer.id}/accept", follow_redirects=True)
+    assert "expired" in response.get_data(as_text=True)
+    assert db_session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.learner_id == me.id)) == 0
+    assert audit() == []
+
+
+def test_triggers_capacity_raise_publication_drop_out(db_session, app):
+    course = CourseFactory(capacity=1)
+    holder = learner()
+    enrolment = courses.create_enrolment(holder, course)
+    waiting = [learner() for _ in range(3)]
+    for w in waiting:
+        services.join(w, course)
+    db_session.commit()
+    data = courses.CourseData(**{name: getattr(course, name) for name in courses.CourseData.__dataclass_fields__
+                                 if hasattr(course, name)}) if hasattr(courses, "CourseData") else None
+    course.capacity = 2
+    courses._seats_freed(course)  # what update_course does after a capacity raise
+    db_session.commit()
+    assert len(offers_of(course)) == 1
+    courses.confirm_enrolment(enrolment)
+    courses.record_outcome(enrolment, EnrolmentStatus.DROPPED_OUT, None, None)
+    db_session.commit()
+    assert len(offers_of(course)) == 2
+    unpublished = CourseFactory(unpublished=True, capacity=1)
+    services_entry = WaitlistEntry(learner_id=waiting[2].id, course_id=unpublished.id, level="A2",
+                                   joined_at=utcnow())
+    db_session.add(services_entry)
+    db_session.commit()
+    admin = UserFactory(admin=True)
+    courses.approve_course(unpublished, admin)
+    db_session.commit()
+    assert data is None or data  # the course form's data class exists
+    assert audit() == []
+
+
+def test_level_mismatch_keeps_original_join_time(db_session):
+    course = CourseFactory(capacity=1, started=True, enrolment_deadline=None)
+    me = learner()
+    long_ago = utcnow() - timedelta(days=40)  # before the course started
+    with frozen_at(long_ago):
+        entry = services.join(me, course)
+        db_session.commit()
+        [offer] = offers_of(course)
+        enrolment = services.accept(offer.id, me)
+        db_session.commit()
+    courses.report_mismatch(enrolment, "B1.1", "Knows more")
+    me.profile.level, me.profile.level_source = "B1.1", "counsellor"
+    db_session.commit()
+    b1 = CourseFactory(level="B1.1", capacity=1)
+    fill(b1, 1)
+    again = services.join(me, b1)
+    assert again.joined_at == entry.joined_at
+
+
+def test_signed_offer_link_without_signing_in(client, db_session):
+    course = CourseFactory(capacity=1)
+    me = learner()
+    services.join(me, course)
+    db_session.commit()
+    [offer] = offers_of(course)
+    token = services.offer_token(offer)
+    assert client.get(f"/offers/link/{token}").status_code == 200
+    assert client.get(f"/offers/link/{token[:-3]}abc").status_code == 404
+    client.post(f"/offers/link/{token}/accept")
+    db_session.refresh(offer)
+    assert offer.status is OfferStatus.ACCEPTED
+    assert db_session.scalar(select(Enrolment).where(Enrolment.learner_id == me.id)) is not None
+
+
+def test_waitlist_page_explains_the_position(client, auth, db_session):
+    course = CourseFactory(capacity=1)
+    fill(course, 1)
+    ahead = learner()
+    services.join(ahead, course)
+    me = auth.login("learner")
+    me.profile.level, me.profile.level_source = "A2", "placement"
+    db_session.commit()
+    response = client.post(f"/courses/{course.id}/waitlist", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert "2. among the learners" in page and "Why am I here?" in page
+    entry = services.active_entries(me)[0]
+    client.post(f"/waitlists/{entry.id}/leave")
+    assert services.active_entries(me) == []
+
+
+def test_admin_policy_versions(client, auth, db_session):
+    auth.login("admin")
+    assert client.get("/admin/policy").status_code == 200
+    bad = client.post("/admin/policy", data={"offer_hours": 24, "max_waitlists": 3, "default_tier": 2,
+                                             "tier_rules": "[{", "lottery_seed": "x", "note": "n"})
+    assert "not valid JSON" in bad.get_data(as_text=True)
+    unknown = client.post("/admin/policy", data={"offer_hours": 24, "max_waitlists": 3, "default_tier": 2,
+                                                 "tier_rules": '[{"tier": 1, "when": {"age": ["x"]}}]',
+                                                 "lottery_seed": "x", "note": "n"})
+    assert "unknown condition" in unknown.get_data(as_text=True)
+    ok = client.post("/admin/policy", data={"offer_hours": 24, "max_waitlists": 2, "default_tier": 2,
+                                            "tier_rules": '[{"tier": 1, "when": {"status": ["returnee"]}}]',
+                                            "lottery_seed": "2027-draw", "note": "Returnees first"})
+    assert ok.status_code == 302
+    assert current_policy().version == 2 and current_policy().offer_hours == 24
+
+
+def test_audit_finds_a_passed_over_learner(db_session):
+    course = CourseFactory(capacity=1)
+    fill(course, 1)
+    first, second = learner(), learner()
+    services.join(first, course)
+    services.join(second, course)
+    db_session.commit()
+    # Forge what a broken allocator would do: offer the seat to the second in line.
+    entry = services.active_entries(second)[0]
+    offer = Offer(entry_id=entry.id, learner_id=second.id, course_id=course.id, policy_version=1,
+                  offered_at=utcnow(), expires_at=utcnow() + timedelta(hours=48))
+    db_session.add(offer)
+    db_session.flush()
+    policy = current_policy()
+    services.log("offer", actor="job", offer=offer, policy=policy, tier=2, lottery_value=lottery(policy, entry.id),
+                 detail={"skipped": [], "joined_at": entry.joined_at.isoformat()})
+    db_session.flush()
+    problems = audit()
+    assert any("better claim" in p for p in problems)
+    assert any("capacity" in p for p in problems)
+
+
+def test_replay_command(app, tmp_path):
+    scenario = {
+        "start": "2027-01-04T09:00:00+02:00", "offer_hours": 48,
+        "courses": [{"id": "c1", "level": "A2", "capacity": 1}],
+        "learners": [{"id": "l1", "level": "A2"}, {"id": "l2", "level": "A2", "tier": 1},
+                     {"id": "l3", "level": "A2"}],
+        "events": [
+            {"at": "2027-01-04T09:05:00+02:00", "do": "join", "learner": "l1", "course": "c1"},
+            {"at": "2027-01-04T09:06:00+02:00", "do": "join", "learner": "l3", "course": "c1"},
+            {"at": "2027-01-04T09:07:00+02:00", "do": "join", "learner": "l2", "course": "c1"},
+            {"at": "2027-01-04T10:00:00+02:00", "do": "decline", "learner": "l1", "course": "c1"},
+            {"at": "2027-01-07T10:00:00+02:00", "do": "tick"},
+            {"at": "2027-01-07T11:00:00+02:00", "do": "accept", "learner": "l2", "course": "c1"},
+            {"at": "2027-01-07T11:05:00+02:00", "do": "accept", "learner": "l3", "course": "c1"},
+            {"at": "2027-01-07T12:00:00+02:00", "do": "confirm", "learner": "l3", "course": "c1"},
+        ]}
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(scenario))
+    out = tmp_path / "events.jsonl"
+    result = app.test_cli_runner().invoke(args=["allocation", "replay", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["event"], e["learner"]) for e in events] == [
+        ("offer", "l1"), ("decline", "l1"), ("offer", "l2"),  # tier 1 before the earlier l3
+        ("expire", "l2"), ("offer", "l3"), ("accept", "l3"), ("confirm", "l3")]
+    assert events[0]["at"] == "2027-01-04T09:05:00+02:00" and events[3]["at"] == "2027-01-06T10:00:00+02:00"
+    assert "l2" in result.output and "skipped" in result.output  # the late accept: a note on stderr
+
+    scenario["events"].append({"at": "2027-01-08T10:00:00+02:00", "do": "teleport", "learner": "l1"})
+    path.write_text(json.dumps(scenario))
+    bad_out = tmp_path / "bad.jsonl"
+    result = app.test_cli_runner().invoke(args=["allocation", "replay", str(path), "--out", str(bad_out)])
+    assert result.exit_code != 0 and "events[8]" in result.output and not bad_out.exists()
+
+
+def test_audit_command(app, db_session):
+    result = app.test_cli_runner().invoke(args=["allocation", "audit"])
+    assert result.exit_code == 0 and "OK" in result.output
+
+
+# -- races between real connections (real commits) ------------------------------------------------------
+
+def _race(live_app, n, work):
+    db.session.commit()
+    db.session.remove()  # this thread holds no transaction (on SQLite, no lock) while the others race
+    barrier = threading.Barrier(n)
+    outcomes = []
+
+    def one(i):
+        with live_app.app_context():
+            barrier.wait()
+            try:
+                work(i)
+                db.session.commit()
+                outcomes.append("ok")
+            except DomainError as exc:
+                db.session.rollback()
+                outcomes.append(str(exc.message))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return outcomes
+
+
+def test_concurrent_allocations_equal_one(live_app):
+    course = CourseFactory(capacity=3)
+    fill(course, 1)
+    for _ in range(6):
+        entry = services.join(learner(), course)
+    db.session.commit()
+    for offer in offers_of(course):  # undo the offers the joins made, to race for them
+        offer.status = OfferStatus.CANCELLED
+        offer.entry.status = EntryStatus.WAITING
+    db.session.commit()
+    course_id = course.id
+    _race(live_app, 4, lambda i: services.allocate(course_id))
+    course = db.session.get(type(course), course_id)
+    db.session.expire_all()
+    assert len(offers_of(course)) == 2 and services.live_seats(course_id) == 3
+    assert entry is not None
+
+
+def test_many_learners_racing_for_the_last_seat(live_app):
+    course = CourseFactory(capacity=1)
+    racers = [learner() for _ in range(12)]
+    course_id, ids = course.id, [r.id for r in racers]
+
+    def join_and_accept(i):
+        from langjourney.auth.models import User
+        from langjourney.courses.models import Course
+
+        me = db.session.get(User, ids[i])
+        services.join(me, db.session.get(Course, course_id))
+        db.session.commit()
+        offer = services.open_offer(me)
+        if offer is None:
+            raise DomainError("no seat")
+        services.accept(offer.id, me)
+
+    outcomes = _race(live_app, len(racers), join_and_accept)
+    db.session.expire_all()
+    assert outcomes.count("ok") == 1
+    assert db.session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.course_id == course_id)) == 1
+    assert services.live_seats(course_id) == 1
+    assert audit() == []
+
+
+def test_accept_at_the_deadline_races_the_expiry_sweep(live_app):
+    for _ in range(10):
+        course = CourseFactory(capacity=1)
+        me = learner()
+        services.join(me, course)
+        db.session.commit()
+        offer = offers_of(course)[0]
+        offer.expires_at = utcnow() + timedelta(milliseconds=30)
+        offer_id, me_id = offer.id, me.id
+
+        def work(i):
+            from langjourney.auth.models import User
+
+            if i == 0:
+                services.accept(offer_id, db.session.get(User, me_id))
+            else:
+                services.expire_due()
+
+        _race(live_app, 2, work)
+        db.session.expire_all()
+        final = db.session.get(Offer, offer_id).status
+        enrolled = db.session.scalar(select(func.count()).select_from(Enrolment)
+                                     .where(Enrolment.learner_id == me_id))
+        assert (final, enrolled) in ((OfferStatus.ACCEPTED, 1), (OfferStatus.EXPIRED, 0))
+    assert audit() == []
