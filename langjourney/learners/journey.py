@@ -52,7 +52,20 @@ def journey(learner: User) -> Journey:
                               str(_l("A counsellor set your level to %(level)s.", level=profile.level))))
     timeline.sort(key=lambda e: e.at, reverse=True)
 
+    from langjourney.courses.services import learner_enrolments
+    from langjourney.waitlist import services as waitlist
+
+    for enrolment in learner_enrolments(learner):
+        timeline.append(Event(enrolment.accepted_at,
+                              str(_l("You accepted a seat on %(title)s.", title=enrolment.course.title))))
+    timeline.sort(key=lambda e: e.at, reverse=True)
+    offer = waitlist.open_offer(learner)
     notices = []
+    if offer is not None:
+        notices.append(str(_l("A seat is free for you on %(title)s. Answer by %(when)s.", title=offer.course.title,
+                              when=format_datetime(offer.expires_at, "short"))))
+        return Journey("offer", str(_l("A seat is offered to you")), str(_l("Answer the seat offer")),
+                       url_for("waitlist.mine"), timeline, notices)
     if open_attempt is not None:
         deadline = open_attempt.last_activity_at + testing.PAUSE_LIMIT
         notices.append(str(_l("Your placement test is paused. Continue it before %(when)s, or it will be "

@@ -26,8 +26,9 @@ LABELS = {"counties": COUNTIES, "goals": GOALS, "tongues": MOTHER_TONGUES, "stat
 @bp.get("/home")
 @role_required(Role.LEARNER)
 def home():
-    return render_template("learners/home.html", learner=current_user, labels=LABELS,
-                           journey=journey(current_user))
+    state = journey(current_user)
+    db.session.commit()  # an offer past its deadline has just been expired and passed on
+    return render_template("learners/home.html", learner=current_user, labels=LABELS, journey=state)
 
 
 @bp.route("/profile", methods=["GET", "POST"])

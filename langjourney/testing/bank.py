@@ -20,7 +20,8 @@ _ENGINE_BANKS: dict[str, placement.Bank] = {}
 
 def engine_bank(version: BankVersion) -> placement.Bank:
     """The placement engine's bank for a stored version, loaded once per process (the engine's
-    states find it by fingerprint, so it must stay referenced)."""
+    states find it by fingerprint, so it must stay referenced). The large ``bank`` column is
+    deferred: only the first call per process reads it."""
     bank = _ENGINE_BANKS.get(version.version)
     if bank is None:
         bank = _ENGINE_BANKS[version.version] = placement.load_bank(version.bank)

@@ -24,7 +24,7 @@ class BankVersion(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
-    bank: Mapped[dict] = mapped_column(JSON)
+    bank: Mapped[dict] = mapped_column(JSON, deferred=True)  # large: read only when a bank is loaded
     source: Mapped[str] = mapped_column(String(16))  # "content" | "calibration"
     note: Mapped[str | None] = mapped_column(Text)
     is_live: Mapped[bool] = mapped_column(default=False)
