@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 60
 DEFAULT_RETRY = Retry(max=3, interval=[10, 60, 300])
 _PENDING = "langjourney_pending_jobs"
+_READY = "langjourney_committed_jobs"
 _worker_app: Flask | None = None
 
 
@@ -56,9 +57,15 @@ def enqueue(func: Callable, *args: Any, job_timeout: int = DEFAULT_TIMEOUT,
 def _after_commit(session) -> None:
     if session.in_nested_transaction():
         return  # a SAVEPOINT was released (SQLAlchemy signals that too); the real commit is still to come
-    pending = session.info.pop(_PENDING, [])
-    for job in pending:
-        dispatch(current_app._get_current_object(), job)
+    session.info[_READY] = session.info.pop(_PENDING, [])
+
+
+def _after_transaction_end(session, transaction) -> None:
+    # Dispatch only now, when the committed transaction has given its connection back: an inline
+    # job takes a connection of its own, and must not hold the request's while it waits for one.
+    if transaction.parent is None:
+        for job in session.info.pop(_READY, []):
+            dispatch(current_app._get_current_object(), job)
 
 
 def _after_soft_rollback(session, previous_transaction) -> None:
@@ -71,6 +78,7 @@ def init_app(app: Flask) -> None:
     if not event.contains(db.session, "after_commit", _after_commit):
         event.listen(db.session, "after_commit", _after_commit)
         event.listen(db.session, "after_soft_rollback", _after_soft_rollback)
+        event.listen(db.session, "after_transaction_end", _after_transaction_end)
 
 
 def redis_connection(app: Flask) -> Redis:
