@@ -1,12 +1,18 @@
 """Form building blocks shared by features."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+
+T = TypeVar("T")
 
 
 def choices(mapping: Mapping, blank: bool = False) -> list[SelectChoice]:
@@ -20,3 +26,25 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+def form_error(form, error: DomainError) -> None:
+    """Show a domain error on its field (or above the form)."""
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+def run_service(form, action: Callable[[], T]) -> tuple[bool, T | None]:
+    """The request's transaction around one service call for a valid form: ``(True, result)``,
+    committed; or ``(False, None)`` after a :class:`DomainError`, rolled back and shown on the form."""
+    try:
+        result = action()
+    except DomainError as exc:
+        db.session.rollback()
+        form_error(form, exc)
+        return False, None
+    db.session.commit()
+    return True, result

@@ -9,8 +9,7 @@ from langjourney.auth import services
 from langjourney.auth.access import role_required
 from langjourney.auth.forms import StaffUserForm
 from langjourney.auth.models import AccessLog, Role, User
-from langjourney.auth.views import form_error
-from langjourney.errors import DomainError
+from langjourney.forms import run_service
 from langjourney.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -28,20 +27,17 @@ def users():
 @role_required(Role.ADMIN)
 def create_user():
     form = StaffUserForm()
-    if form.validate_on_submit():
-        role = Role(form.role.data)
-        try:
-            provider = (services.get_or_create_provider(form.provider.data.strip())
-                        if role is Role.PROVIDER and form.provider.data.strip() else None)
-            services.create_user(form.email.data, form.password.data, form.full_name.data, role, provider)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
-            flash(_("The account has been created."), "success")
-            return redirect(url_for("admin.users"))
+    if form.validate_on_submit() and run_service(form, lambda: _create_staff(form))[0]:
+        flash(_("The account has been created."), "success")
+        return redirect(url_for("admin.users"))
     return render_template("admin/create_user.html", form=form)
+
+
+def _create_staff(form: StaffUserForm):
+    role = Role(form.role.data)
+    name = form.provider.data.strip()
+    provider = services.get_or_create_provider(name) if role is Role.PROVIDER and name else None
+    return services.create_user(form.email.data, form.password.data, form.full_name.data, role, provider)
 
 
 @bp.get("/access-log")

@@ -10,19 +10,11 @@ from langjourney.auth import services
 from langjourney.auth.forms import LoginForm, RegistrationForm, ResetPasswordForm, ResetRequestForm
 from langjourney.errors import DomainError
 from langjourney.extensions import db
+from langjourney.forms import form_error
 from langjourney.mail.services import queue_mail
 from langjourney.ops.views import safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def form_error(form, error: DomainError) -> None:
-    """Show a domain error on its field (or above the form)."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
 from langjourney.auth.services import log_access
-from langjourney.auth.views import form_error
+from langjourney.forms import form_error, run_service
 from langjourney.courses import csvio, services
 from langjourney.courses.access import get_course_or_404, get_enrolment_or_404, provider_admin_required
 from langjourney.courses.forms import (
@@ -42,13 +42,8 @@ def courses():
 def new_course():
     form = CourseForm()
     if form.validate_on_submit():
-        try:
-            course = services.create_course(current_user.provider, form.to_data())
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
+        saved, course = run_service(form, lambda: services.create_course(current_user.provider, form.to_data()))
+        if saved:
             flash(_("The course has been saved. An administrator will check it before it is published."), "success")
             return redirect(url_for("provider.course", course_id=course.id))
     return render_template("provider/course_form.html", form=form, course=None)
@@ -61,16 +56,10 @@ def edit_course(course_id: int):
     form = CourseForm()
     if request.method == "GET":
         form.fill_from(course)
-    if form.validate_on_submit():
-        try:
-            services.update_course(course, form.to_data(), current_user)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
-            flash(_("The course has been saved."), "success")
-            return redirect(url_for("provider.course", course_id=course.id))
+    if form.validate_on_submit() and run_service(
+            form, lambda: services.update_course(course, form.to_data(), current_user))[0]:
+        flash(_("The course has been saved."), "success")
+        return redirect(url_for("provider.course", course_id=course.id))
     return render_template("provider/course_form.html", form=form, course=course)
 
 
@@ -111,16 +100,9 @@ def enrolment(enrolment_id: int):
 
 def _act(enrolment, form, action, success: str, **pages):
     """Run one enrolment action from its form; on an error show the enrolment page with it."""
-    if form.validate_on_submit():
-        try:
-            action()
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
-            flash(success, "success")
-            return redirect(url_for("provider.course", course_id=enrolment.course_id))
+    if form.validate_on_submit() and run_service(form, action)[0]:
+        flash(success, "success")
+        return redirect(url_for("provider.course", course_id=enrolment.course_id))
     return _enrolment_page(enrolment, **pages)
 
 
@@ -193,13 +175,9 @@ def tokens():
     form = TokenForm()
     new_token = None
     if form.validate_on_submit():
-        try:
-            _row, new_token = services.create_api_token(current_user, form.name.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
+        saved, created = run_service(form, lambda: services.create_api_token(current_user, form.name.data))
+        if saved:
+            new_token = created[1]
             form = TokenForm(formdata=None)
     return render_template("provider/tokens.html", form=form, new_token=new_token, revoke_form=FlaskForm(),
                            tokens=services.provider_tokens(current_user.provider_id))

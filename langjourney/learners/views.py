@@ -9,8 +9,7 @@ from flask_login import current_user
 from langjourney.auth.access import get_learner_or_404, role_required
 from langjourney.auth.models import Role
 from langjourney.auth.services import update_profile
-from langjourney.auth.views import form_error
-from langjourney.errors import DomainError
+from langjourney.forms import run_service
 from langjourney.extensions import db
 from langjourney.learners import services
 from langjourney.learners.forms import ProfileForm, RetakeForm
@@ -37,16 +36,9 @@ def profile():
     form = ProfileForm()
     if request.method == "GET":
         form.fill_from(current_user)
-    if form.validate_on_submit():
-        try:
-            update_profile(current_user, form.to_data())
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
-            flash(_("Your profile has been saved."), "success")
-            return redirect(url_for("learners.home"))
+    if form.validate_on_submit() and run_service(form, lambda: update_profile(current_user, form.to_data()))[0]:
+        flash(_("Your profile has been saved."), "success")
+        return redirect(url_for("learners.home"))
     return render_template("learners/profile.html", form=form)
 
 
@@ -82,14 +74,8 @@ def _render_staff_view(learner, retake_form, status=200):
 def allow_retake(user_id: int):
     learner = get_learner_or_404(user_id, "allow a placement retake")
     form = RetakeForm()
-    if form.validate_on_submit():
-        try:
-            testing.allow_retake(learner, current_user, form.reason.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
-            flash(_("The learner may now take the placement test again."), "success")
-            return redirect(url_for("learners.staff_view", user_id=learner.id))
+    if form.validate_on_submit() and run_service(
+            form, lambda: testing.allow_retake(learner, current_user, form.reason.data))[0]:
+        flash(_("The learner may now take the placement test again."), "success")
+        return redirect(url_for("learners.staff_view", user_id=learner.id))
     return _render_staff_view(learner, form)

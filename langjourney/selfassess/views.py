@@ -7,9 +7,7 @@ from flask_login import current_user
 
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
-from langjourney.auth.views import form_error
-from langjourney.errors import DomainError
-from langjourney.extensions import db
+from langjourney.forms import run_service
 from langjourney.selfassess import services
 from langjourney.selfassess.forms import StepForm
 
@@ -47,13 +45,9 @@ def answer(number: int):
     if form.is_submitted() and form.has_unknown_choice():
         abort(400)
     if form.validate_on_submit():
-        try:
-            next_number = services.answer_step(current_user, number, form.chosen, back=form.back.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
+        saved, next_number = run_service(
+            form, lambda: services.answer_step(current_user, number, form.chosen, back=form.back.data))
+        if saved:
             if next_number is None:
                 return redirect(url_for("selfassess.summary"))
             return redirect(url_for("selfassess.answer", number=next_number))

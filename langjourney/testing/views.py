@@ -1,7 +1,7 @@
 """The placement test in the web: a start page, one item per page, the result."""
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template,
                    send_file, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
-from langjourney.auth.views import form_error
+from langjourney.forms import run_service
 from langjourney.courses.models import Course
 from langjourney.courses.views import LABELS as COURSE_LABELS
 from langjourney.errors import DomainError
@@ -111,20 +111,13 @@ def policy():
         form.default_tier.data = current.default_tier
         form.tier_rules.data = json.dumps(current.tier_rules, ensure_ascii=False)
         form.lottery_seed.data = current.lottery_seed
-    if form.validate_on_submit():
-        try:
-            policies.publish_policy(offer_hours=form.offer_hours.data, max_waitlists=form.max_waitlists.data,
-                                    tier_rules=form.rules, default_tier=form.default_tier.data,
-                                    lottery_seed=form.lottery_seed.data, note=form.note.data,
-                                    by_id=current_user.id)
-        except DomainError as exc:
-            db.session.rollback()
-            form_error(form, exc)
-        else:
-            db.session.commit()
-            flash(_("A new policy version is in force."), "success")
-            return redirect(url_for("waitlist.policy"))
-    else:
+    if not form.validate_on_submit():
         db.session.commit()  # version 1, if it was just created
+    elif run_service(form, lambda: policies.publish_policy(
+            offer_hours=form.offer_hours.data, max_waitlists=form.max_waitlists.data, tier_rules=form.rules,
+            default_tier=form.default_tier.data, lottery_seed=form.lottery_seed.data, note=form.note.data,
+            by_id=current_user.id))[0]:
+        flash(_("A new policy version is in force."), "success")
+        return redirect(url_for("waitlist.policy"))
     history = db.session.scalars(select(AllocationPolicy).order_by(AllocationPolicy.version.desc())).all()
     return render_template("waitlist/policy.html", form=form, current=current, history=history)
