@@ -25,7 +25,7 @@ translations: install
 run: translations
 	$(FLASK) db upgrade
 	$(FLASK) demo load
-	$(FLASK) --debug run --host 127.0.0.1 --port 5000
+	LOG_FORMAT=text $(FLASK) --debug run --host 127.0.0.1 --port 5000
 
 test: translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
