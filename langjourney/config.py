@@ -54,6 +54,9 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
         "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS"), False),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "LangJourney <noreply@keeleteekond.example>"),
+        # Where the service is reached: links in mails sent by background jobs are built from these.
+        "SERVER_NAME": env.get("SERVER_NAME") or "127.0.0.1:5000",
+        "PREFERRED_URL_SCHEME": env.get("PREFERRED_URL_SCHEME") or ("http" if debug else "https"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), not debug),

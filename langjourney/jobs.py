@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, Retry, Worker
 from sqlalchemy import event
+from sqlalchemy.orm import configure_mappers
 
 from langjourney.extensions import db
 
@@ -134,6 +135,7 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     if not app.config["REDIS_URL"]:
         raise RuntimeError("REDIS_URL is not set: jobs run inline and no worker is needed")
     _worker_app = app
+    configure_mappers()  # once, before the work horses fork, not again in every job
     queue = get_queue(app)
     worker = Worker([queue], connection=queue.connection)
     return worker.work(burst=burst, with_scheduler=True)

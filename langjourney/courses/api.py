@@ -146,7 +146,10 @@ def get_enrolment(enrolment_id: int):
 def confirm(enrolment_id: int):
     enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
     body = _body()
-    services.confirm_enrolment(enrolment, _string(body, "note"))
+    try:
+        services.confirm_enrolment(enrolment, _string(body, "note"))
+    except services.AlreadyConfirmed:
+        pass  # a retry (e.g. after a lost response) gets the same answer; nothing is confirmed twice
     return _done(_enrolment_json(enrolment))
 
 

@@ -83,7 +83,8 @@ def document() -> dict:
                 "summary": "One enrolment", "parameters": _ID,
                 "responses": {"200": _json(_ref("Enrolment"), "The enrolment"), **_ERRORS}}},
             "/enrolments/{enrolment_id}/confirm": _action(
-                "Confirm an accepted enrolment", {"type": "object", "properties": {"note": {"type": "string"}}}),
+                "Confirm an accepted enrolment (idempotent: confirming a confirmed enrolment answers 200 and changes nothing)",
+                {"type": "object", "properties": {"note": {"type": "string"}}}),
             "/enrolments/{enrolment_id}/mismatch": _action(
                 "Report a level mismatch after the course has started: the learner goes back to counselling",
                 {"type": "object", "properties": {"suggested_level": {"enum": list(COURSE_LEVELS)},

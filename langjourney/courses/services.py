@@ -375,6 +375,16 @@ def _log(kind: str, enrolment: Enrolment, reason: str | None = None) -> None:
     log(kind, actor="provider", learner_id=enrolment.learner_id, course_id=enrolment.course_id, reason=reason)
 
 
+class AlreadyConfirmed(DomainError):
+    """The enrolment is confirmed already (a double click, an API retry): nothing more to do."""
+
+
+def _locked(enrolment: Enrolment) -> Enrolment:
+    """Re-read the enrolment under a row lock, so two requests changing it run one after the other."""
+    return db.session.execute(select(Enrolment).where(Enrolment.id == enrolment.id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+
+
 def _require(enrolment: Enrolment, *statuses: EnrolmentStatus) -> None:
     if enrolment.status not in statuses:
         raise DomainError(_l("Not possible: the enrolment's status is “%(status)s”.",
@@ -390,7 +400,10 @@ def _add_note(enrolment: Enrolment, note: str | None) -> None:
 
 
 def confirm_enrolment(enrolment: Enrolment, note: str | None = None) -> None:
-    """The provider confirms the learner's seat."""
+    """The provider confirms the learner's seat (once: a repeat raises :class:`AlreadyConfirmed`)."""
+    enrolment = _locked(enrolment)
+    if enrolment.status is EnrolmentStatus.CONFIRMED:
+        raise AlreadyConfirmed(_l("This enrolment is already confirmed."))
     _require(enrolment, EnrolmentStatus.ACCEPTED)
     _add_note(enrolment, note)
     enrolment.status = EnrolmentStatus.CONFIRMED
@@ -409,6 +422,7 @@ def report_mismatch(enrolment: Enrolment, suggested_level: str | None, note: str
     from langjourney.mail.services import queue_mail
 
     today = today or local_today()
+    enrolment = _locked(enrolment)
     _require(enrolment, *ACTIVE_STATUSES)
     if today < enrolment.course.start_date:
         raise DomainError(_l("A level mismatch can be reported once the course has started."))
@@ -432,6 +446,7 @@ def report_mismatch(enrolment: Enrolment, suggested_level: str | None, note: str
 def record_outcome(enrolment: Enrolment, status: EnrolmentStatus, attendance_percent: int | None,
                    final_test_result: int | None, note: str | None = None) -> None:
     """Mark a drop-out or a completion. Completion needs more than 80 % attendance and a final test."""
+    enrolment = _locked(enrolment)
     if status is EnrolmentStatus.COMPLETED:
         _require(enrolment, EnrolmentStatus.CONFIRMED)
         if attendance_percent is None or final_test_result is None:

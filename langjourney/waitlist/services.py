@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from langjourney.auth.models import User
 from langjourney.courses import services as courses
@@ -258,8 +259,9 @@ class Candidate:
 def ranked_candidates(course: Course, policy) -> list[Candidate]:
     """The course's waiting entries in policy order: tier, then join time, then the lottery."""
     today = _today()
-    entries = db.session.scalars(select(WaitlistEntry).where(WaitlistEntry.course_id == course.id,
-                                                             WaitlistEntry.status == EntryStatus.WAITING))
+    entries = db.session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.course_id == course.id, WaitlistEntry.status == EntryStatus.WAITING)
+        .options(joinedload(WaitlistEntry.learner).joinedload(User.profile)))  # one query, not two per entry
     candidates = [Candidate(e, tier_of(policy, e.learner.profile, today, e.tier_override), lottery(policy, e.id))
                   for e in entries]
     return sorted(candidates, key=lambda c: c.claim)

@@ -48,7 +48,7 @@ def test_confirm_with_a_note(client, seat):
     assert enrolment.status is EnrolmentStatus.CONFIRMED and enrolment.confirmed_at and enrolment.note == "Tuli kohale"
     # Not twice.
     page = client.post(f"/provider/enrolments/{enrolment.id}/confirm", data={}).get_data(as_text=True)
-    assert "Not possible" in page
+    assert "already confirmed" in page
 
 
 def test_level_mismatch_sends_learner_back_to_counselling(client, seat, db_session):

@@ -1,0 +1,890 @@
+"""Reliability of waitlists and seat allocation (the issue's list): many requests racing for the last
+seat, several workers allocating at once, a worker killed mid-allocation, a flushed Redis, every job
+delivered three times, an accept racing the expiry sweep at the deadline, a provider confirming
+twice, and the allocation audit passing after each.
+
+Races between real connections use ``live_app`` (real commits, inline jobs; they run on SQLite
+too, where BEGIN IMMEDIATE serialises writers). Scenarios with real Redis and real ``flask worker``
+processes use ``committed_app`` (skipped without TEST_REDIS_URL); each gets a private queue whose
+keys are deleted afterwards (the test Redis is shared, so never FLUSHDB).
+"""
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import current_app
+from flask_babel import force_locale
+from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from langjourney import create_app, jobs
+from langjourney.auth.models import User
+from langjourney.courses import services as courses
+from langjourney.courses.models import ACTIVE_STATUSES, Course, Enrolment, EnrolmentStatus
+from langjourney.db import utcnow
+from langjourney.errors import DomainError
+from langjourney.extensions import db
+from langjourney.mail.models import MailStatus, OutboxMessage
+from langjourney.waitlist import services, tasks
+from langjourney.waitlist.clock import frozen_at
+from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry
+from langjourney.waitlist.policy import current_policy
+from tests.fixtures.app import base_config
+from tests.fixtures.factories import CourseFactory, UserFactory
+from tests.langjourney.test_waitlist import fill, learner, offers_of
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOCATE = f"{tasks.__name__}.allocate"
+RECONCILE = f"{tasks.__name__}.reconcile"
+# The workers run the test app's configuration; test_worker_started_as_in_production_makes_offers
+# runs the production entry point (wsgi.py) instead.
+WORKER_APP = "langjourney:create_app({'SERVER_NAME': 'langjourney.test'})"
+JOIN_OK = "You are on the waiting list. We will e-mail you when a seat is free."
+ACCEPT_OK = "You have accepted the seat. The school will confirm your enrolment."
+ANSWERED = "This offer has already been answered."
+EXPIRED = "This offer has expired, and the seat has been passed on."
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+def _release() -> None:
+    """Commit and hold no transaction (on SQLite: no lock) while other connections or processes write."""
+    db.session.commit()
+    db.session.remove()
+
+
+def _count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _audit_ok(app) -> None:
+    """``flask allocation audit`` passes (it replays the whole log and checks the live seats)."""
+    _release()
+    result = app.test_cli_runner().invoke(args=["allocation", "audit"])
+    db.session.remove()
+    assert result.exit_code == 0 and "allocation log OK" in result.output, result.output
+
+
+def _offer_mails(offer: Offer) -> int:
+    """Outbox rows carrying this offer's signed link (the mail that tells the learner of it)."""
+    return _count(OutboxMessage, OutboxMessage.user_id == offer.learner_id,
+                  OutboxMessage.body.contains(services.offer_token(offer)))
+
+
+def _check_course(course_id: int, *, healed: bool) -> None:
+    """No seat lost or doubled on the course: live seats within capacity; every offered entry holds
+    exactly one open offer and the other way round; every offer has one log event and one mail.
+    ``healed``: also every free seat is offered while someone waits."""
+    course = db.session.get(Course, course_id)
+    live = services.live_seats(course_id)
+    assert live <= course.capacity, f"course {course_id}: {live} live seats, capacity {course.capacity}"
+    offered = sorted(db.session.scalars(select(WaitlistEntry.id).where(
+        WaitlistEntry.course_id == course_id, WaitlistEntry.status == EntryStatus.OFFERED)))
+    assert sorted(o.entry_id for o in offers_of(course)) == offered
+    for offer in db.session.scalars(select(Offer).where(Offer.course_id == course_id)):
+        assert _count(AllocationEvent, AllocationEvent.kind == "offer", AllocationEvent.offer_id == offer.id) == 1
+        assert _offer_mails(offer) == 1, f"offer {offer.id}: {_offer_mails(offer)} mails"
+    if healed:
+        waiting = _count(WaitlistEntry, WaitlistEntry.course_id == course_id,
+                         WaitlistEntry.status == EntryStatus.WAITING)
+        assert waiting == 0 or live == course.capacity, f"course {course_id}: free seats while {waiting} wait"
+
+
+def _expected_offers(course_id: int) -> list[int]:
+    """The entries one run of ``allocate`` would offer the course's free seats to, in policy order."""
+    course = db.session.get(Course, course_id)
+    free = course.capacity - services.live_seats(course_id)
+    ranked = services.ranked_candidates(course, current_policy())
+    return [c.entry.id for c in ranked if services.ineligibility(c.entry, course) is None][:free]
+
+
+def _english(exc: DomainError) -> str:
+    """A domain error's message as an English-speaking user reads it (outside requests the default
+    language is Estonian)."""
+    with force_locale("en"):
+        return str(exc.message)
+
+
+def _threads(n: int, target) -> list:
+    """Run ``target(i)`` in n threads; return their results in order, re-raising any thread's error."""
+    results: list = [None] * n
+    errors: list = []
+
+    def one(i):
+        try:
+            results[i] = target(i)
+        except BaseException as exc:  # noqa: BLE001 - reported in the test's own thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a racing thread hung"
+    if errors:
+        raise errors[0]
+    return results
+
+
+# -- real worker processes --------------------------------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+class Workers:
+    """``flask worker`` subprocesses, each in its own session (process group: the worker, its forked
+    work horse and its scheduler), so a SIGKILL can take down the whole group."""
+
+    def __init__(self, app):
+        self.app = app
+        self.procs: list[tuple[subprocess.Popen, object]] = []
+
+    def start(self, *, queue: str | None = None, burst: bool = True, app_spec: str = WORKER_APP):
+        env = {**os.environ, "FLASK_APP": app_spec,
+               "DATABASE_URL": self.app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": self.app.config["REDIS_URL"],
+               "RQ_QUEUE": queue or self.app.config["RQ_QUEUE"], "MAIL_BACKEND": "null",
+               "SECRET_KEY": self.app.config["SECRET_KEY"], "LOG_LEVEL": "WARNING"}
+        log = tempfile.TemporaryFile()
+        proc = subprocess.Popen([sys.executable, "-m", "flask", "worker", *(["--burst"] if burst else [])],
+                                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((proc, log))
+        return proc
+
+    def output(self, proc) -> str:
+        log = next(log for p, log in self.procs if p is proc)
+        log.seek(0)
+        return log.read().decode(errors="replace")
+
+    def wait_all(self, timeout: float = 60) -> None:
+        for proc, _ in self.procs:
+            proc.wait(timeout=timeout)
+            assert proc.returncode == 0, self.output(proc)
+
+    @staticmethod
+    def kill(proc) -> None:
+        """SIGKILL the worker and everything it started. RQ's work horse calls setsid(), so it is not
+        in the worker's process group: the tree is read from /proc (Linux) before anything dies."""
+        family, i = [proc.pid], 0
+        while i < len(family):
+            family += _children(family[i])
+            i += 1
+        for pid in reversed(family):  # the work horse first: it is the one inside allocate
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in family[1:]):  # grandchildren: not ours to wait for
+            assert time.monotonic() < deadline, "a killed work horse lives on"
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        for proc, log in self.procs:
+            if proc.poll() is None:
+                self.kill(proc)
+            log.close()
+        self.procs.clear()
+
+
+def _purge_rq(conn, prefix: str) -> None:
+    """Delete every Redis key of the queues named ``prefix…`` (jobs, registries, worker records);
+    the test Redis is shared with other runs, so nothing else is touched."""
+    from rq import Queue
+
+    names = {key.decode().rpartition(":")[2] for key in conn.scan_iter(f"rq:*{prefix}*")
+             if key.decode().rpartition(":")[2].startswith(prefix)}
+    for name in names:
+        q = Queue(name, connection=conn)
+        ids = set(q.get_job_ids())
+        for registry in (q.started_job_registry, q.finished_job_registry, q.failed_job_registry,
+                         q.scheduled_job_registry, q.deferred_job_registry, q.canceled_job_registry):
+            ids.update(conn.zrange(registry.key, 0, -1))
+        for job_id in ids:
+            job_id = job_id.decode() if isinstance(job_id, bytes) else job_id
+            origin = conn.hget(f"rq:job:{job_id}", "origin")
+            if origin is None or origin.decode().startswith(prefix):  # the fixed-id reconcile may be another run's
+                for key in list(conn.scan_iter(f"rq:*{job_id}*", count=1000)):  # job, results, executions
+                    conn.delete(key)
+        conn.srem("rq:queues", f"rq:queue:{name}")
+    for pattern in ("rq:worker:*", "rq:scheduler:*"):  # killed workers leave these (with a TTL)
+        for key in list(conn.scan_iter(pattern, count=1000)):
+            queues = conn.hget(key, "queues") if conn.type(key) == b"hash" else None
+            if queues and queues.decode().startswith(prefix):
+                conn.delete(key)
+                conn.srem("rq:workers", key.decode().rpartition(":")[2])
+    for key in list(conn.scan_iter(f"*{prefix}*", count=1000)):
+        conn.delete(key)
+
+
+@pytest.fixture
+def rq_app(committed_app):
+    """``committed_app`` plus its worker processes, all killed, and every Redis key of its queues
+    deleted, at the end."""
+    workers = Workers(committed_app)
+    try:
+        yield committed_app, workers
+    finally:
+        workers.close()
+        db.session.remove()
+        with closing(jobs.redis_connection(committed_app)) as conn:
+            _purge_rq(conn, committed_app.config["RQ_QUEUE"])
+
+
+def _enqueue(app, path: str, *args, queue: str | None = None):
+    from rq import Queue
+
+    q = Queue(queue or app.config["RQ_QUEUE"], connection=jobs.redis_connection(app))
+    return q.enqueue(jobs.run, path, *args, description=path)
+
+
+def allocate_together(course_id: int, key: str, n: int) -> list[int]:
+    """A job for the worker processes: wait until ``n`` workers each hold one of these (a barrier in
+    Redis), then run the real allocation job. Returns [workers seen at the barrier, offers made]."""
+    with closing(jobs.redis_connection(current_app)) as conn:
+        conn.incr(key)
+        conn.expire(key, 300)
+        deadline = time.monotonic() + 30
+        while int(conn.get(key)) < n and time.monotonic() < deadline:
+            time.sleep(0.001)
+        seen = int(conn.get(key))
+    return [seen, tasks.allocate(course_id)]
+
+
+# -- 1. fifty requests racing for the last seat -----------------------------------------------------
+
+def _login(app, user_key: str | None):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    if user_key:
+        with client.session_transaction() as session:
+            session["_user_id"], session["_fresh"] = user_key, True
+    return client
+
+
+def _flashes(client) -> list[str]:
+    with client.session_transaction() as session:
+        return [message for _, message in session.pop("_flashes", [])]
+
+
+@pytest.fixture
+def roomy_app(live_app, db_url):
+    """A second app on the same database whose pool has a connection for each of the 50 racing
+    requests (the default 5 + 10 would make most of them queue for the pool, not race)."""
+    app = create_app(base_config(db_url, SQLALCHEMY_ENGINE_OPTIONS={
+        "pool_pre_ping": True, "pool_size": 10, "max_overflow": 190, "pool_timeout": 60}))
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_fifty_requests_race_for_the_last_seat(live_app, roomy_app):
+    """Phase 1: 50 learners POST "join" at once (each then accepts if offered) for the one free seat:
+    exactly one seat taken, the others told they are on the list. Phase 2: a seat frees up and 50
+    accept requests (25 from the learner's session, 25 from the offer mail's signed link) race for it:
+    one enrolment, 49 told the offer was already answered. Real HTTP endpoints, one client per thread."""
+    n = 50
+    course = CourseFactory(capacity=3)
+    fill(course, 2)
+    holder = db.session.scalars(select(Enrolment).where(Enrolment.course_id == course.id)).first().learner
+    racers = [learner() for _ in range(n)]
+    course_id, holder_id = course.id, holder.id
+    ids, keys = [r.id for r in racers], [r.get_id() for r in racers]
+    _release()
+    clients = [_login(roomy_app, key) for key in keys]
+    barrier = threading.Barrier(n)
+
+    def join_then_accept(i):
+        barrier.wait(timeout=30)
+        response = clients[i].post(f"/courses/{course_id}/waitlist")
+        assert response.status_code == 302, response.status_code
+        joined = _flashes(clients[i])
+        with roomy_app.app_context():
+            offer_id = db.session.scalar(select(Offer.id).where(Offer.learner_id == ids[i],
+                                                                Offer.status == OfferStatus.OPEN))
+            db.session.remove()
+        if offer_id is None:
+            return joined, None
+        clients[i].post(f"/offers/{offer_id}/accept")
+        return joined, _flashes(clients[i])
+
+    started = time.monotonic()
+    outcomes = _threads(n, join_then_accept)
+    assert all(joined == [JOIN_OK] for joined, _ in outcomes)  # every join is answered clearly
+    accepted = [i for i, (_, answer) in enumerate(outcomes) if answer is not None]
+    assert [outcomes[i][1] for i in accepted] == [[ACCEPT_OK]]
+    assert _count(Enrolment, Enrolment.course_id == course_id, Enrolment.status.in_(ACTIVE_STATUSES)) == 3
+    assert services.live_seats(course_id) == 3 and _count(Offer, Offer.status == OfferStatus.OPEN) == 0
+    assert _count(WaitlistEntry, WaitlistEntry.status == EntryStatus.WAITING) == n - 1
+    # A loser's page says where they stand.
+    loser = next(i for i in range(n) if i not in accepted)
+    _release()
+    page = clients[loser].get("/waitlists").get_data(as_text=True)
+    assert "among the learners who can take this course" in page
+    _release()
+
+    # Phase 2: the seat of a holder frees up; the best waiting learner is offered it; 50 accepts race.
+    services.cancel(db.session.get(User, holder_id), db.session.get(Course, course_id))
+    db.session.commit()  # the inline allocation job offers the seat
+    [offer] = offers_of(db.session.get(Course, course_id))
+    offer_id, winner, token = offer.id, ids.index(offer.learner_id), services.offer_token(offer)
+    _release()
+    # 25 tabs signed in as the learner, 25 browsers opening the mail's link.
+    tabs = [_login(roomy_app, keys[winner]) if i % 2 else _login(roomy_app, None) for i in range(n)]
+    barrier = threading.Barrier(n)
+
+    def accept(i):
+        barrier.wait(timeout=30)
+        url = f"/offers/{offer_id}/accept" if i % 2 else f"/offers/link/{token}/accept"
+        response = tabs[i].post(url)
+        assert response.status_code == 302, response.status_code
+        return _flashes(tabs[i])
+
+    answers = [a for flashes in _threads(n, accept) for a in flashes]
+    assert len(answers) == n
+    assert answers.count(ACCEPT_OK) == 1 and answers.count(ANSWERED) == n - 1, set(answers)
+    assert _count(Enrolment, Enrolment.learner_id == ids[winner]) == 1
+    assert _count(Enrolment, Enrolment.course_id == course_id, Enrolment.status.in_(ACTIVE_STATUSES)) == 3
+    assert services.live_seats(course_id) == 3
+    _check_course(course_id, healed=True)
+    assert time.monotonic() - started < 60
+    _audit_ok(live_app)
+
+
+def test_inline_jobs_under_concurrent_requests_do_not_exhaust_the_pool(live_app, db_url, monkeypatch):
+    """The embedded default (jobs inline) with a pool of 4 connections: 4 learners' join requests
+    are under way at once (each has checked out its connection when the first commits: held at
+    that point until all four are there). Every join must succeed and its allocation job run: an
+    inline job must not wait for a connection while its request still holds one (before commit
+    2527ee6 it did, and this test timed out on the pool and lost the allocations)."""
+    n = 4
+    small = create_app(base_config(db_url, SQLALCHEMY_ENGINE_OPTIONS={
+        "pool_size": n, "max_overflow": 0, "pool_timeout": 1}))
+    failed: list[str] = []
+    original = jobs.log.exception
+    monkeypatch.setattr(jobs.log, "exception", lambda msg, *a, **k: (failed.append(msg % a), original(msg, *a, **k)))
+    course = CourseFactory(capacity=n)
+    keys = [learner().get_id() for _ in range(n)]
+    course_id = course.id
+    _release()
+    clients = [_login(small, key) for key in keys]
+    started, under_way = threading.Barrier(n), threading.Barrier(n)
+    local = threading.local()
+
+    def on_checkout(*_):
+        if getattr(local, "racing", False) and not getattr(local, "held", False):
+            local.held = True
+            under_way.wait(timeout=10)
+
+    def join(i):
+        local.racing = True
+        started.wait(timeout=30)
+        return clients[i].post(f"/courses/{course_id}/waitlist").status_code
+
+    with small.app_context():
+        engine = db.engine
+    event.listen(engine, "checkout", on_checkout)
+    try:
+        codes = _threads(n, join)
+    finally:
+        event.remove(engine, "checkout", on_checkout)
+        engine.dispose()
+    assert failed == [] and codes == [302] * n
+    assert _count(Offer, Offer.course_id == course_id, Offer.status == OfferStatus.OPEN) == n
+
+
+# -- 2. four workers allocating the same course at once --------------------------------------------
+
+def test_four_workers_allocating_at_once_equal_one(rq_app):
+    """Four ``flask worker --burst`` processes take four allocation jobs for the same course, held
+    at a barrier in Redis until all four workers hold one, then allocating at the same moment (and
+    four more plain allocation jobs): the offers are exactly those one run would make, in policy
+    order, each logged once and mailed once."""
+    app, workers = rq_app
+    course = CourseFactory(capacity=7)
+    fill(course, 2)
+    other = CourseFactory(capacity=1)
+    busy = learner()  # holds an offer elsewhere: must be skipped, though first in line
+    services.join(busy, other)
+    db.session.commit()
+    services.allocate(other.id)
+    services.join(busy, course, tier_override=1)
+    moment = utcnow()
+    with frozen_at(moment - timedelta(hours=2)):
+        for _ in range(3):
+            services.join(learner(), course)
+    with frozen_at(moment - timedelta(hours=1)):  # equal claims: the lottery orders these
+        for _ in range(6):
+            services.join(learner(), course)
+    db.session.commit()
+    course_id = course.id
+    expected = _expected_offers(course_id)
+    assert len(expected) == 5 and busy.id not in {db.session.get(WaitlistEntry, e).learner_id for e in expected}
+    q = jobs.get_queue(app)
+    q.empty()  # the joins' own triggers: replaced by the jobs below
+    key = f"{app.config['RQ_QUEUE']}:barrier"
+    together = [q.enqueue(jobs.run, f"{__name__}.allocate_together", course_id, key, 4) for _ in range(4)]
+    plain = [_enqueue(app, ALLOCATE, course_id) for _ in range(4)]
+    _release()
+    for _ in range(4):
+        workers.start()
+    workers.wait_all(timeout=90)
+
+    results = [job.latest_result() for job in together + plain]
+    assert all(r is not None and r.type == r.Type.SUCCESSFUL for r in results), [r and r.exc_string for r in results]
+    seen = [r.return_value[0] for r in results[:4]]
+    made = [r.return_value[1] for r in results[:4]] + [r.return_value for r in results[4:]]
+    assert seen == [4] * 4  # the four allocations really ran side by side on four workers
+    assert sorted(made) == [0] * 7 + [5]  # one run made every offer; the others found nothing to do
+    course = db.session.get(Course, course_id)
+    assert sorted(o.entry_id for o in offers_of(course)) == sorted(expected)
+    assert services.live_seats(course_id) == course.capacity
+    assert _count(AllocationEvent, AllocationEvent.kind == "offer", AllocationEvent.course_id == course_id) == 5
+    _check_course(course_id, healed=True)
+    assert services.allocate(course_id) == []  # and a fifth run changes nothing
+    db.session.rollback()
+    assert q.failed_job_registry.count == 0
+    _audit_ok(app)
+
+
+# -- 3. a worker killed in the middle of allocate, again and again ---------------------------------
+
+def _probe_lock(url: str):
+    """A function telling whether some transaction holds the write lock of the course row (PostgreSQL:
+    the row lock ``allocate`` takes first; SQLite: the database's write lock)."""
+    engine = create_engine(url, poolclass=NullPool)
+    conn = engine.connect()
+    if engine.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+
+    def held(course_id: int) -> bool:
+        try:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.execute(text("SELECT id FROM course WHERE id = :id FOR UPDATE NOWAIT"), {"id": course_id})
+        except OperationalError:
+            return True
+        finally:
+            conn.rollback()
+        return False
+
+    def close():
+        conn.close()
+        engine.dispose()
+
+    return held, close
+
+
+KILL_ROUNDS = 8
+
+
+def test_worker_killed_mid_allocation_loses_and_doubles_nothing(rq_app):
+    """Eight rounds: a non-burst worker (each on its own queue, all started together) takes the
+    allocation job of a course with 8 free seats and 10 waiting learners; once its transaction holds
+    the course, the worker's whole process group gets SIGKILL after a short, varying sleep. After each
+    kill the course's offers are all there or none; after the sweep (``reconcile`` + ``allocate`` for
+    the courses it returns), every free seat with a waiting learner is offered, each offer logged
+    and mailed exactly once."""
+    app, workers = rq_app
+    base = app.config["RQ_QUEUE"]
+    course_ids = []
+    for _ in range(KILL_ROUNDS):
+        course = CourseFactory(capacity=10)
+        fill(course, 2)
+        for _ in range(10):
+            services.join(learner(), course)
+        course_ids.append(course.id)
+    _release()
+    jobs.get_queue(app).empty()  # the joins' triggers: the jobs below are the ones killed
+    procs = [workers.start(queue=f"{base}-kill{k}", burst=False) for k in range(KILL_ROUNDS)]
+    from rq import Worker
+
+    conn = jobs.redis_connection(app)
+    deadline = time.monotonic() + 60
+    from rq import Queue
+
+    while not all(Worker.count(queue=Queue(f"{base}-kill{k}", connection=conn)) for k in range(KILL_ROUNDS)):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "workers did not start"
+        time.sleep(0.05)
+    held, close_probe = _probe_lock(app.config["SQLALCHEMY_DATABASE_URI"])
+    rng = random.Random(20270104)
+    mid_transaction = 0
+    try:
+        for k, (course_id, proc) in enumerate(zip(course_ids, procs)):
+            _enqueue(app, ALLOCATE, course_id, queue=f"{base}-kill{k}")
+            deadline = time.monotonic() + 30
+            while not held(course_id):
+                assert time.monotonic() < deadline, "the worker never started allocating"
+            time.sleep(rng.choice([0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3]))
+            Workers.kill(proc)
+            made = _count(Offer, Offer.course_id == course_id)
+            db.session.remove()
+            assert made in (0, 8), f"round {k}: {made} offers survived the kill"  # one transaction: all or none
+            mid_transaction += made == 0
+    finally:
+        close_probe()
+        conn.close()
+    assert mid_transaction >= 1, "no kill landed inside the allocation's transaction"
+    for course_id in course_ids:
+        _check_course(course_id, healed=False)
+    db.session.remove()
+
+    # The periodic sweep heals what the dead workers left undone.
+    to_allocate = services.reconcile()
+    db.session.commit()
+    assert len(to_allocate) == mid_transaction and set(to_allocate) <= set(course_ids)
+    for course_id in to_allocate:
+        assert tasks.allocate(course_id) == 8
+    assert services.reconcile() == []
+    db.session.rollback()
+    for course_id in course_ids:
+        _check_course(course_id, healed=True)
+        assert services.live_seats(course_id) == 10
+    _audit_ok(app)
+
+
+# -- 4. Redis flushed while offers are pending ------------------------------------------------------
+
+def test_flushed_redis_loses_nothing_and_reconcile_restores_progress(rq_app):
+    """Pending in Redis: an allocation job for a freed seat, an offer mail, and the scheduled sweep
+    that would expire an overdue offer. The queue and its registries are emptied. The database
+    still knows everything; the sweep (``reconcile`` on a real worker) and the outbox's resend make
+    every offer and mail that the lost jobs would have."""
+    from rq.registry import ScheduledJobRegistry
+
+    app, workers = rq_app
+    freed = CourseFactory(capacity=2)
+    fill(freed, 2)
+    waiting_a = [learner() for _ in range(3)]
+    for who in waiting_a:
+        services.join(who, freed)
+    overdue = CourseFactory(capacity=1)
+    b1, b2 = learner(), learner()
+    for minutes, who in ((0, b1), (1, b2)):  # b1 first in line
+        with frozen_at(utcnow() - timedelta(hours=50) + timedelta(minutes=minutes)):
+            services.join(who, overdue)
+    db.session.commit()
+    with frozen_at(utcnow() - timedelta(hours=49)):  # b1's offer (its deadline an hour ago) and its mail job
+        assert tasks.allocate(overdue.id) == 1
+    holder = db.session.scalars(select(Enrolment).where(Enrolment.course_id == freed.id)).first().learner
+    services.cancel(holder, freed)  # the allocation job for the freed seat goes to Redis
+    db.session.commit()
+    [offer_b1] = offers_of(overdue)
+    assert offer_b1.learner_id == b1.id and offer_b1.expires_at < utcnow()
+    tasks.schedule_reconcile()
+    q = jobs.get_queue(app)
+    scheduled = ScheduledJobRegistry(queue=q)
+    assert q.count >= 2 and tasks.RECONCILE_JOB_ID in scheduled.get_job_ids()
+    ids = dict(freed=freed.id, overdue=overdue.id, b1=b1.id, b2=b2.id, a=[w.id for w in waiting_a],
+               offer_b1=offer_b1.id)
+
+    # Redis loses everything about the queue.
+    q.empty()
+    for registry in (scheduled, q.started_job_registry, q.deferred_job_registry):
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+    assert q.count == 0 and scheduled.count == 0
+    db.session.expire_all()
+    assert services.live_seats(ids["freed"]) == 1 and _count(WaitlistEntry, WaitlistEntry.course_id == ids["freed"],
+                                                           WaitlistEntry.status == EntryStatus.WAITING) == 3
+    assert _count(OutboxMessage, OutboxMessage.status == MailStatus.PENDING) == 1  # b1's mail, job lost
+    _release()
+
+    _enqueue(app, RECONCILE)
+    _enqueue(app, "langjourney.mail.tasks.resend_stale", 0)
+    workers.start()
+    workers.wait_all(timeout=60)
+
+    [offer_a] = offers_of(db.session.get(Course, ids["freed"]))
+    assert offer_a.learner_id == ids["a"][0]  # the best claim: the first to join
+    assert db.session.get(Offer, ids["offer_b1"]).status is OfferStatus.EXPIRED
+    assert [o.learner_id for o in offers_of(db.session.get(Course, ids["overdue"]))] == [ids["b2"]]
+    for course_id in (ids["freed"], ids["overdue"]):
+        _check_course(course_id, healed=True)
+    mails = db.session.scalars(select(OutboxMessage)).all()
+    assert len(mails) == 3 and all(m.status is MailStatus.SENT and m.attempts == 1 for m in mails)
+    assert tasks.RECONCILE_JOB_ID in scheduled.get_job_ids()  # the sweep has put its next run back
+    assert q.failed_job_registry.count == 0
+    _audit_ok(app)
+
+
+# -- 5. every job delivered three times -------------------------------------------------------------
+
+def _scenario(tag: str) -> dict:
+    """One course's story with every kind of trigger: joins, a decline, an accept, a confirmation,
+    a cancelled seat and an expiry. Returns a dump of what the database holds about it, with ids
+    replaced by the learners' order of appearance."""
+    start = utcnow()
+    course = CourseFactory(capacity=2, title=f"Kolm korda {tag}")
+    holder = learner()
+    courses.create_enrolment(holder, course)
+    people = [holder] + [learner() for _ in range(4)]
+    db.session.commit()
+    for i, who in enumerate(people[1:]):
+        with frozen_at(start - timedelta(minutes=10 - i)):  # joined in order, a little while ago
+            services.join(who, course)
+            db.session.commit()
+    offer = services.open_offer(people[1])
+    services.decline(offer.id, people[1])
+    db.session.commit()
+    enrolment = services.accept(services.open_offer(people[2]).id, people[2])
+    db.session.commit()
+    courses.confirm_enrolment(enrolment, "Makstud")
+    db.session.commit()
+    services.cancel(holder, course)
+    db.session.commit()
+    assert services.open_offer(people[3]) is not None
+    with frozen_at(utcnow() + timedelta(hours=49)):  # people[3] never answers; the sweep runs
+        assert services.expire_due(course.id) == {course.id}
+        db.session.commit()
+    with frozen_at(utcnow() + timedelta(hours=50)):
+        services.accept(services.open_offer(people[4]).id, people[4])
+        db.session.commit()
+
+    who = {p.id: i for i, p in enumerate(people)}
+    course_id = course.id
+    for offer in db.session.scalars(select(Offer).where(Offer.course_id == course_id)):
+        assert _offer_mails(offer) == 1, f"learner {who[offer.learner_id]}: offer mailed {_offer_mails(offer)} times"
+    actor = re.compile(r"learner:(\d+)")
+    dump = {
+        "entries": sorted((who[e.learner_id], e.status.value) for e in db.session.scalars(
+            select(WaitlistEntry).where(WaitlistEntry.course_id == course_id))),
+        "offers": sorted((who[o.learner_id], o.status.value, o.policy_version) for o in db.session.scalars(
+            select(Offer).where(Offer.course_id == course_id))),
+        "enrolments": sorted((who[e.learner_id], e.status.value, e.note) for e in db.session.scalars(
+            select(Enrolment).where(Enrolment.course_id == course_id))),
+        "events": [(e.kind, who.get(e.learner_id), actor.sub(lambda m: f"learner:{who[int(m[1])]}", e.actor),
+                    e.reason, e.tier) for e in db.session.scalars(
+            select(AllocationEvent).where(AllocationEvent.course_id == course_id).order_by(AllocationEvent.id))],
+        "mails": sorted((who[m.user_id], m.subject.replace(tag, "*"), m.status.value, m.attempts)
+                        for m in db.session.scalars(select(OutboxMessage).where(
+                            OutboxMessage.user_id.in_(list(who))))),
+    }
+    _release()
+    return dump
+
+
+def test_every_job_delivered_three_times_changes_nothing(live_app, monkeypatch):
+    """The same story twice: once with each job delivered once, once with every job (each
+    allocation, each mail, and the jobs those start) delivered three times. The database ends the
+    same, and nobody gets an e-mail twice."""
+    once = _scenario("uno")
+    deliveries: dict[str, int] = {}
+    original = jobs.dispatch
+
+    def three_times(app, job):
+        deliveries[job.path] = deliveries.get(job.path, 0) + 3
+        for _ in range(3):
+            original(app, job)
+
+    monkeypatch.setattr(jobs, "dispatch", three_times)
+    thrice = _scenario("tres")
+    assert deliveries[ALLOCATE] >= 18 and deliveries["langjourney.mail.tasks.send_mail"] >= 12
+    assert thrice == once
+    assert [m[3] for m in once["mails"]] == [1] * len(once["mails"])  # each mail sent once
+    assert len(once["offers"]) == 4 and sum(k == "offer" for k, *_ in once["events"]) == 4
+    _audit_ok(live_app)
+
+
+# -- 6. accept at the deadline racing the expiry sweep ----------------------------------------------
+
+ROUNDS = 200
+ACCEPT_AT = [timedelta(seconds=-1), timedelta(milliseconds=-1), timedelta(0), timedelta(milliseconds=1),
+             timedelta(seconds=1)]
+SWEEP_AT = [timedelta(0), timedelta(seconds=1)]
+
+
+def test_accept_at_the_deadline_races_the_sweep_200_times(live_app):
+    """200 offers with deadlines 10 s apart. For each, one connection accepts at deadline + δ
+    (δ = -1 s, -1 ms, 0, +1 ms, +1 s) while another runs the expiry sweep at the deadline or 1 s
+    after it, both released at once. Exactly one wins each time: before the deadline either may,
+    at or after it only the sweep; the loser is told why; the database agrees."""
+    course = CourseFactory(capacity=ROUNDS)
+    people = [learner() for _ in range(ROUNDS)]
+    for who in people:
+        services.join(who, course)
+    db.session.commit()  # one allocation offers all 200 seats
+    offers = sorted(offers_of(course), key=lambda o: o.learner_id)
+    assert len(offers) == ROUNDS
+    base = offers[0].expires_at
+    for k, offer in enumerate(offers):
+        offer.expires_at = base + timedelta(seconds=10 * k)
+    plan = [(o.id, o.learner_id, o.expires_at) for o in offers]
+    course_id = course.id
+    _release()
+
+    barrier = threading.Barrier(2)
+    outcome: list[dict] = [{} for _ in range(ROUNDS)]
+
+    def accepter(_):
+        with live_app.app_context():
+            for k, (offer_id, learner_id, deadline) in enumerate(plan):
+                barrier.wait(timeout=30)
+                with frozen_at(deadline + ACCEPT_AT[k % 5]):
+                    try:
+                        services.accept(offer_id, db.session.get(User, learner_id))
+                        db.session.commit()
+                        outcome[k]["accept"] = "won"
+                    except DomainError as exc:
+                        db.session.rollback()
+                        outcome[k]["accept"] = _english(exc)
+                    finally:
+                        db.session.remove()
+
+    def sweeper(_):
+        with live_app.app_context():
+            for k, (offer_id, learner_id, deadline) in enumerate(plan):
+                barrier.wait(timeout=30)
+                with frozen_at(deadline + SWEEP_AT[(k // 5) % 2]):
+                    try:
+                        outcome[k]["sweep"] = services.expire_due(course_id)
+                        db.session.commit()
+                    finally:
+                        db.session.remove()
+
+    _threads(2, lambda i: (accepter, sweeper)[i](i))
+    accepted = {e.learner_id: e for e in db.session.scalars(select(Enrolment).where(Enrolment.course_id == course_id))}
+    wins = {"accept": 0, "sweep": 0}
+    for k, (offer_id, learner_id, deadline) in enumerate(plan):
+        result, status = outcome[k], db.session.get(Offer, offer_id).status
+        if result["accept"] == "won":
+            assert result["sweep"] == set() and status is OfferStatus.ACCEPTED and learner_id in accepted, (k, result)
+            assert ACCEPT_AT[k % 5] < timedelta(0), f"round {k}: accepted at or after the deadline"
+            wins["accept"] += 1
+        else:
+            assert result["accept"] == EXPIRED, (k, result)
+            assert result["sweep"] == {course_id} and status is OfferStatus.EXPIRED, (k, result)
+            assert learner_id not in accepted
+            wins["sweep"] += 1
+    assert wins["accept"] + wins["sweep"] == ROUNDS and len(accepted) == wins["accept"]
+    assert wins["sweep"] >= ROUNDS * 3 // 5  # every accept at or after the deadline lost
+    assert _count(AllocationEvent, AllocationEvent.kind.in_(("accept", "expire"))) == ROUNDS
+    _check_course(course_id, healed=True)
+    _audit_ok(live_app)
+
+
+# -- 7. a provider's confirmation submitted twice ---------------------------------------------------
+
+def _provider_with_enrolment():
+    """A provider admin with an API token, and an accepted enrolment on one of its courses."""
+    admin = UserFactory(provider_staff=True, is_provider_admin=True)
+    course = CourseFactory(provider=admin.provider, capacity=2)
+    enrolment = courses.create_enrolment(learner(), course)
+    row, token = courses.create_api_token(admin, "Kooli süsteem")
+    row.last_used_at = utcnow()  # recently used: the racing requests do not both write it
+    db.session.commit()
+    return enrolment.id, token
+
+
+def _confirmations(enrolment_id: int) -> int:
+    enrolment = db.session.get(Enrolment, enrolment_id)
+    return _count(AllocationEvent, AllocationEvent.kind == "confirm",
+                  AllocationEvent.learner_id == enrolment.learner_id, AllocationEvent.course_id == enrolment.course_id)
+
+
+@pytest.mark.parametrize("via", ["service", "api"])
+def test_confirmation_submitted_twice_at_once_confirms_once(live_app, via):
+    """Two confirmations of one enrolment at once (two threads calling ``confirm_enrolment`` on their
+    own connections, or two ``POST /api/v1/enrolments/<id>/confirm``): one confirmation, one
+    refusal saying the enrolment is already confirmed, the note written once."""
+    enrolment_id, token = _provider_with_enrolment()
+    _release()
+    barrier = threading.Barrier(2)
+
+    def by_service(i):
+        with live_app.app_context():
+            barrier.wait(timeout=30)
+            try:
+                courses.confirm_enrolment(db.session.get(Enrolment, enrolment_id), "Makstud")
+                db.session.commit()
+                return "confirmed"
+            except DomainError as exc:
+                db.session.rollback()
+                return _english(exc)
+            finally:
+                db.session.remove()
+
+    clients = [_login(live_app, None) for _ in range(2)]
+
+    def by_api(i):
+        barrier.wait(timeout=30)
+        response = clients[i].post(f"/api/v1/enrolments/{enrolment_id}/confirm", json={"note": "Makstud"},
+                                   headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"})
+        return "confirmed" if response.status_code == 200 else (response.status_code, response.get_json()["description"])
+
+    # The enrolment's row lock makes the second wait for the first (on SQLite, the write lock does).
+    results = _threads(2, by_service if via == "service" else by_api)
+    # The service refuses the second; the API answers a retry like the first (idempotent).
+    refusal = "This enrolment is already confirmed."
+    assert sorted(map(str, results)) == sorted(map(str, ["confirmed", refusal if via == "service" else "confirmed"]))
+    enrolment = db.session.get(Enrolment, enrolment_id)
+    assert enrolment.status is EnrolmentStatus.CONFIRMED and enrolment.note == "Makstud"
+    assert _confirmations(enrolment_id) == 1
+    _audit_ok(live_app)
+
+
+def test_api_confirmation_repeated_is_answered_not_replayed(live_app):
+    """A provider's system repeating a confirmation (say, after a lost response) gets the same answer
+    the second time, and nothing is confirmed twice."""
+    enrolment_id, token = _provider_with_enrolment()
+    _release()
+    client = _login(live_app, None)
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en", "Idempotency-Key": "confirm-1"}
+    first = client.post(f"/api/v1/enrolments/{enrolment_id}/confirm", json={"note": "Makstud"}, headers=headers)
+    assert first.status_code == 200 and first.get_json()["status"] == "confirmed"
+    confirmed_at = first.get_json()["confirmed_at"]
+    second = client.post(f"/api/v1/enrolments/{enrolment_id}/confirm", json={"note": "Makstud"}, headers=headers)
+    assert second.status_code == 200 and second.get_json() == first.get_json()
+    again = client.get(f"/api/v1/enrolments/{enrolment_id}", headers=headers).get_json()
+    assert again["status"] == "confirmed" and again["confirmed_at"] == confirmed_at and again["note"] == "Makstud"
+    assert _confirmations(enrolment_id) == 1
+    _audit_ok(live_app)
+
+
+# -- a worker started as in production -------------------------------------------------------------
+
+def test_worker_started_as_in_production_makes_offers(rq_app):
+    """``flask --app wsgi worker`` (the Makefile's worker) allocating a freed seat."""
+    app, workers = rq_app
+    course = CourseFactory(capacity=1)
+    waiting = learner()
+    services.join(waiting, course)
+    course_id, waiting_id = course.id, waiting.id
+    _release()
+    proc = workers.start(app_spec="wsgi.py")
+    workers.wait_all(timeout=60)
+    offered = [o.learner_id for o in offers_of(db.session.get(Course, course_id))]
+    assert offered == [waiting_id], workers.output(proc)[-1500:]
