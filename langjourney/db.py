@@ -78,3 +78,15 @@ def configure_sqlite(engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def locked(model, ident):
+    """Read one row for update: ``SELECT … FOR UPDATE`` on PostgreSQL (on SQLite the IMMEDIATE
+    transaction already holds the lock), replacing whatever stale copy the session had. None if
+    there is no such row."""
+    from sqlalchemy import select
+
+    from langjourney.extensions import db
+
+    return db.session.execute(select(model).where(model.id == ident).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()

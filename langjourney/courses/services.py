@@ -25,7 +25,7 @@ from langjourney.courses.models import (
     Enrolment, EnrolmentStatus, Mode, Programme,
 )
 from langjourney.courses.rules import enrolment_problems
-from langjourney.db import utcnow
+from langjourney.db import locked, utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.jobs import enqueue
@@ -379,12 +379,6 @@ class AlreadyConfirmed(DomainError):
     """The enrolment is confirmed already (a double click, an API retry): nothing more to do."""
 
 
-def _locked(enrolment: Enrolment) -> Enrolment:
-    """Re-read the enrolment under a row lock, so two requests changing it run one after the other."""
-    return db.session.execute(select(Enrolment).where(Enrolment.id == enrolment.id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one()
-
-
 def _require(enrolment: Enrolment, *statuses: EnrolmentStatus) -> None:
     if enrolment.status not in statuses:
         raise DomainError(_l("Not possible: the enrolment's status is “%(status)s”.",
@@ -401,7 +395,7 @@ def _add_note(enrolment: Enrolment, note: str | None) -> None:
 
 def confirm_enrolment(enrolment: Enrolment, note: str | None = None) -> None:
     """The provider confirms the learner's seat (once: a repeat raises :class:`AlreadyConfirmed`)."""
-    enrolment = _locked(enrolment)
+    enrolment = locked(Enrolment, enrolment.id)  # two requests on one enrolment run in turn
     if enrolment.status is EnrolmentStatus.CONFIRMED:
         raise AlreadyConfirmed(_l("This enrolment is already confirmed."))
     _require(enrolment, EnrolmentStatus.ACCEPTED)
@@ -422,7 +416,7 @@ def report_mismatch(enrolment: Enrolment, suggested_level: str | None, note: str
     from langjourney.mail.services import queue_mail
 
     today = today or local_today()
-    enrolment = _locked(enrolment)
+    enrolment = locked(Enrolment, enrolment.id)  # two requests on one enrolment run in turn
     _require(enrolment, *ACTIVE_STATUSES)
     if today < enrolment.course.start_date:
         raise DomainError(_l("A level mismatch can be reported once the course has started."))
@@ -446,7 +440,7 @@ def report_mismatch(enrolment: Enrolment, suggested_level: str | None, note: str
 def record_outcome(enrolment: Enrolment, status: EnrolmentStatus, attendance_percent: int | None,
                    final_test_result: int | None, note: str | None = None) -> None:
     """Mark a drop-out or a completion. Completion needs more than 80 % attendance and a final test."""
-    enrolment = _locked(enrolment)
+    enrolment = locked(Enrolment, enrolment.id)  # two requests on one enrolment run in turn
     if status is EnrolmentStatus.COMPLETED:
         _require(enrolment, EnrolmentStatus.CONFIRMED)
         if attendance_percent is None or final_test_result is None:

@@ -7,7 +7,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from sqlalchemy import select
 
-from langjourney.db import utcnow
+from langjourney.db import locked, utcnow
 from langjourney.extensions import db
 from langjourney.jobs import enqueue
 from langjourney.mail.models import MailStatus, OutboxMessage
@@ -34,9 +34,7 @@ def send_message(message_id: int) -> OutboxMessage | None:
     """Send one pending mail, at most once even if two workers try at the same moment."""
     from langjourney.mail.backends import deliver
 
-    message = db.session.execute(
-        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update()
-    ).scalar_one_or_none()
+    message = locked(OutboxMessage, message_id)
     if message is None or message.status is not MailStatus.PENDING:
         return message
     message.attempts += 1

@@ -16,7 +16,7 @@ import placement
 from exercises import checkers
 from exercises.model import Item
 from langjourney.auth.models import User
-from langjourney.db import utcnow
+from langjourney.db import locked, utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.content import content
@@ -149,8 +149,7 @@ def answer(attempt: PlacementAttempt, seq: int, given) -> bool:
     ``seq`` is the number of answers recorded when the item was shown; any other value (a double
     submit, the back button, a second tab) raises :class:`StaleAnswer` and records nothing.
     """
-    attempt = db.session.execute(select(PlacementAttempt).where(PlacementAttempt.id == attempt.id)
-                                 .with_for_update()).scalar_one()
+    attempt = locked(PlacementAttempt, attempt.id)
     if attempt.status is not AttemptStatus.OPEN or seq != attempt.seq or attempt.state["pending"] is None:
         raise StaleAnswer()
     state = copy.deepcopy(attempt.state)

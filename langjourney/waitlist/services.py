@@ -23,6 +23,7 @@ from langjourney.auth.models import User
 from langjourney.courses import services as courses
 from langjourney.courses.models import ACTIVE_STATUSES, Course, Enrolment, EnrolmentStatus
 from langjourney.courses.rules import enrolment_problems
+from langjourney.db import locked
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.jobs import enqueue
@@ -68,11 +69,6 @@ def live_seats(course_id: int) -> int:
     offered = db.session.scalar(select(func.count()).select_from(Offer).where(
         Offer.course_id == course_id, Offer.status == OfferStatus.OPEN))
     return enrolled + offered
-
-
-def _lock_course(course_id: int) -> Course | None:
-    return db.session.execute(select(Course).where(Course.id == course_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
 def active_entries(learner: User) -> list[WaitlistEntry]:
@@ -278,7 +274,7 @@ def ineligibility(entry: WaitlistEntry, course: Course) -> str | None:
 
 def allocate(course_id: int) -> list[Offer]:
     """Offer the course's free seats to the best eligible waiting learners. Idempotent."""
-    course = _lock_course(course_id)
+    course = locked(Course, course_id)
     if course is None:
         return []
     expire_due(course_id)
