@@ -9,6 +9,7 @@ from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 
 from langjourney.auth.models import User
+from langjourney.courses.models import ACTIVE_STATUSES, EnrolmentStatus
 from langjourney.selfassess import services as selfassess
 from langjourney.testing import services as testing
 from langjourney.testing.models import AttemptStatus
@@ -55,7 +56,8 @@ def journey(learner: User) -> Journey:
     from langjourney.courses.services import learner_enrolments
     from langjourney.waitlist import services as waitlist
 
-    for enrolment in learner_enrolments(learner):
+    enrolments = learner_enrolments(learner)
+    for enrolment in enrolments:
         timeline.append(Event(enrolment.accepted_at,
                               str(_l("You accepted a seat on %(title)s.", title=enrolment.course.title))))
     timeline.sort(key=lambda e: e.at, reverse=True)
@@ -71,6 +73,12 @@ def journey(learner: User) -> Journey:
         notices.append(str(_l("Your placement test is paused. Continue it before %(when)s, or it will be "
                               "scored on the answers you have given.", when=format_datetime(deadline, "short"))))
 
+    active = next((e for e in enrolments if e.status in ACTIVE_STATUSES), None)
+    if active is not None:
+        label = (_l("Enrolled on %(title)s", title=active.course.title) if active.status is EnrolmentStatus.CONFIRMED
+                 else _l("Seat accepted on %(title)s; the school will confirm it", title=active.course.title))
+        return Journey("enrolled", str(label), str(_l("See your courses")), url_for("courses.my_matches"),
+                       timeline, notices)
     if open_attempt is not None:
         return Journey("test", str(_l("Placement test in progress")), str(_l("Continue the placement test")),
                        url_for("testing.item"), timeline, notices)

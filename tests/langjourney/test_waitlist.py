@@ -440,3 +440,17 @@ def test_accept_at_the_deadline_races_the_expiry_sweep(live_app):
                                      .where(Enrolment.learner_id == me_id))
         assert (final, enrolled) in ((OfferStatus.ACCEPTED, 1), (OfferStatus.EXPIRED, 0))
     assert audit() == []
+
+
+def test_dashboard_shows_the_offer_then_the_seat(client, auth, db_session):
+    course = CourseFactory(capacity=1)
+    me = auth.login("learner")
+    me.profile.level, me.profile.level_source = "A2", "placement"
+    services.join(me, course)
+    db_session.commit()
+    page = client.get("/home").get_data(as_text=True)
+    assert "A seat is free for you on" in page and "Answer the seat offer" in page
+    services.accept(offers_of(course)[0].id, me)
+    db_session.commit()
+    page = client.get("/home").get_data(as_text=True)
+    assert "Seat accepted on" in page and "You accepted a seat on" in page
