@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from langjourney.courses import services
 from langjourney.courses.matching import match_courses
-from langjourney.courses.models import EnrolmentStatus, Mode, Programme
+from langjourney.courses.models import EnrolmentStatus, Programme
 from langjourney.errors import DomainError
 from langjourney.learners.models import LearnerStatus
 from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory

@@ -1,7 +1,6 @@
 """Four languages: locale choice, and catalogs that are complete and current."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po

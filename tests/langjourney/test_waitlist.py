@@ -21,7 +21,7 @@ from langjourney.waitlist import services
 from langjourney.waitlist.audit import audit
 from langjourney.waitlist.clock import frozen_at
 from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry
-from langjourney.waitlist.policy import current_policy, lottery, publish_policy
+from langjourney.waitlist.policy import current_policy, lottery
 from tests.fixtures.factories import CourseFactory, UserFactory
 
 
