@@ -58,6 +58,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from langjourney.admin.views import bp as admin_bp
     from langjourney.auth.views import bp as auth_bp
+    from langjourney.counselling.views import bp as counselling_bp
     from langjourney.courses.api import bp as api_bp
     from langjourney.courses.provider_views import bp as provider_bp
     from langjourney.courses.views import bp as courses_bp
@@ -69,7 +70,7 @@ def register_blueprints(app: Flask) -> None:
     from langjourney.waitlist.views import bp as waitlist_bp
 
     for bp in (ops_bp, auth_bp, learners_bp, selfassess_bp, testing_bp, admin_bp, courses_bp, provider_bp,
-               api_bp, waitlist_bp):
+               api_bp, waitlist_bp, counselling_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # token-authenticated JSON: no cookies, so no cross-site forgery
 
