@@ -161,22 +161,22 @@ def mismatch(enrolment_id: int):
     return _done(_enrolment_json(enrolment))
 
 
-@bp.post("/enrolments/<int:enrolment_id>/completion")
-def complete(enrolment_id: int):
+def _outcome(enrolment_id: int, status: EnrolmentStatus):
     enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
     body = _body()
-    services.record_outcome(enrolment, EnrolmentStatus.COMPLETED, _percent(body, "attendance_percent"),
+    services.record_outcome(enrolment, status, _percent(body, "attendance_percent"),
                             _percent(body, "final_test_result"), _string(body, "note"))
     return _done(_enrolment_json(enrolment))
+
+
+@bp.post("/enrolments/<int:enrolment_id>/completion")
+def complete(enrolment_id: int):
+    return _outcome(enrolment_id, EnrolmentStatus.COMPLETED)
 
 
 @bp.post("/enrolments/<int:enrolment_id>/drop-out")
 def drop_out(enrolment_id: int):
-    enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
-    body = _body()
-    services.record_outcome(enrolment, EnrolmentStatus.DROPPED_OUT, _percent(body, "attendance_percent"),
-                            _percent(body, "final_test_result"), _string(body, "note"))
-    return _done(_enrolment_json(enrolment))
+    return _outcome(enrolment_id, EnrolmentStatus.DROPPED_OUT)
 
 
 @bp.get("/openapi.json")

@@ -77,9 +77,8 @@ def item():
 
 def _render_item(attempt, current, form, status=200):
     passage = content().passage(current.passage) if current.passage else None
-    bank = attempt.state["settings"]
     return render_template("testing/item.html", attempt=attempt, item=current, passage=passage, form=form,
-                           number=attempt.seq + 1, max_items=bank["max_items"]), status
+                           number=attempt.seq + 1, max_items=attempt.state["settings"]["max_items"]), status
 
 
 @bp.post("/answer")
