@@ -645,7 +645,8 @@ def http_learners(app, url: str, n: int, test_len: int) -> list[dict]:
         page = client.get("/test/item")
         html = page.get_data(as_text=True)
         assert page.status_code == 200, page.status_code
-        out.append({"id": uid, "cookie": client.get_cookie("session").value,
+        cookie = client.get_cookie("session", domain=app.config["SERVER_NAME"].partition(":")[0])
+        out.append({"id": uid, "cookie": cookie.value,
                     "token": CSRF.search(html).group(1), "seq": int(SEQ.search(html).group(1))})
     return out
 

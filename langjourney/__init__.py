@@ -88,9 +88,17 @@ def register_templating(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from flask import request
+
+    from langjourney.db import begin_reading
     from langjourney.ops.security import init_security
 
     init_security(app)
+
+    @app.before_request
+    def begin_transaction():
+        if getattr(app.view_functions.get(request.endpoint), "reads_first", False):
+            begin_reading()
 
 
 def register_errors(app: Flask) -> None:

@@ -1,6 +1,8 @@
 """The declarative base, its naming convention and small column helpers shared by all models."""
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
@@ -13,6 +15,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+SQLITE_BUSY_TIMEOUT = 10.0  # seconds a statement waits for SQLite's write lock before giving up
 
 
 def utcnow() -> datetime:
@@ -61,6 +65,7 @@ def configure_sqlite(engine) -> None:
     Transactions begin IMMEDIATE (taking the write lock at once, waiting up to the busy timeout):
     SQLite has no row locks, so this is what makes two requests racing for the same row — a double
     click, two workers — run one after the other, as ``SELECT … FOR UPDATE`` does on PostgreSQL.
+    The exception is a transaction begun by :func:`begin_reading` (see :func:`reads_first`).
     """
     if engine.dialect.name != "sqlite":
         return
@@ -72,12 +77,69 @@ def configure_sqlite(engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         # Write-ahead log: one fsync per commit instead of several, and readers don't block the writer.
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_SQLITE_BEGIN) == "DEFERRED":
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            _begin_immediate(connection.connection.driver_connection)
+
+
+def _begin_immediate(dbapi_connection, timeout: float = SQLITE_BUSY_TIMEOUT) -> None:
+    """``BEGIN IMMEDIATE``, retried every fraction of a millisecond while another connection holds
+    the write lock. (SQLite's own busy handler sleeps in steps growing to 100 ms, so a waiting
+    writer would mostly sleep on long after the lock is free; it stays set for other statements.)"""
+    deadline = time.monotonic() + timeout
+    dbapi_connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.0002)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+
+_SQLITE_BEGIN = "langjourney_sqlite_begin"
+
+
+def reads_first(view):
+    """Mark a view whose work is mostly reading and computing, ending in a few writes guarded by
+    conditional updates (such as the placement test's answer). Its transaction begins for reading
+    (:func:`begin_reading`), and the view calls :func:`write_phase` before it writes. On SQLite the
+    write lock is then held for the writes only, not for the whole request, so two workers can
+    compute at the same time; on PostgreSQL nothing changes."""
+    view.reads_first = True
+    return view
+
+
+def begin_reading() -> None:
+    """Begin the session's transaction without SQLite's write lock (``BEGIN DEFERRED``), if none
+    has begun yet. A DEFERRED transaction that reads and then writes fails at once when another
+    connection has written in between, so writing must wait for :func:`write_phase`."""
+    from langjourney.extensions import db
+
+    if not db.session().in_transaction():
+        db.session.connection(execution_options={_SQLITE_BEGIN: "DEFERRED"})
+
+
+def write_phase() -> None:
+    """About to write. If the transaction was begun by :func:`begin_reading` on SQLite, end it, so
+    that the next statement begins a write (IMMEDIATE) transaction; objects read so far are expired.
+    What was read may be out of date by then: write with conditional updates (``… WHERE seq = :seq``)
+    or re-read under the lock. Elsewhere this does nothing."""
+    from langjourney.extensions import db
+
+    if db.session().in_transaction() and \
+            db.session.connection().get_execution_options().get(_SQLITE_BEGIN) == "DEFERRED":
+        db.session.commit()
 
 
 def locked(model, ident):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, request
+from flask import abort, g, request
 from flask_login import current_user
+from sqlalchemy import inspect
 
 from langjourney.auth.models import Role, User
 from langjourney.auth.services import log_access
@@ -20,6 +21,15 @@ def load_user(session_id: str) -> User | None:
     if user is None or not user.is_active or user.get_id() != session_id:
         return None
     return user
+
+
+def signed_in_user_id() -> int | None:
+    """The id of the user signed in on this request, if anything has loaded them; never a query
+    (after a commit the user row is expired, and reading ``current_user.id`` would reload it)."""
+    user = g.get("_login_user")  # where Flask-Login keeps the request's user
+    if user is None or not user.is_authenticated:
+        return None
+    return inspect(user).identity[0]
 
 
 def role_required(*roles: Role):

@@ -6,7 +6,8 @@ import time
 import uuid
 
 from flask import Flask, g, request
-from flask_login import current_user
+
+from langjourney.auth.access import signed_in_user_id
 
 log = logging.getLogger("langjourney.request")
 
@@ -34,11 +35,12 @@ def init_security(app: Flask) -> None:
         headers["X-Request-Id"] = g.get("request_id", "")
         if app.config["SESSION_COOKIE_SECURE"]:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if current_user and current_user.is_authenticated:
+        user_id = signed_in_user_id()
+        if user_id is not None:
             headers["Cache-Control"] = "no-store"  # personal pages stay out of shared caches
         log.info("%s %s %s", request.method, request.path, response.status_code, extra={
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
-            "user_id": current_user.id if current_user and current_user.is_authenticated else None,
+            "user_id": user_id,
         })
         return response

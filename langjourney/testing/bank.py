@@ -28,6 +28,15 @@ def engine_bank(version: BankVersion) -> placement.Bank:
     return bank
 
 
+def attempt_bank(attempt) -> placement.Bank:
+    """The bank an attempt's engine state refers to: found by the state's fingerprint among the
+    banks this process has loaded (no query), else loaded from the attempt's stored version."""
+    try:
+        return placement.registered_bank(attempt.state["bank"])
+    except LookupError:
+        return engine_bank(attempt.bank_version)
+
+
 def bank_fingerprint(bank: dict) -> str:
     return hashlib.sha256(json.dumps(bank, sort_keys=True).encode()).hexdigest()
 

@@ -9,18 +9,19 @@ from datetime import datetime, timedelta
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 import placement
 from exercises import checkers
 from exercises.model import Item
 from langjourney.auth.models import User
-from langjourney.db import locked, utcnow
+from langjourney.db import utcnow, write_phase
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.content import content
-from langjourney.testing.bank import engine_bank, live_bank_version
+from langjourney.testing.bank import attempt_bank, engine_bank, live_bank_version
 from langjourney.testing.models import (
     AttemptStatus, PlacementAttempt, PlacementResponse, RetakePermission,
 )
@@ -50,10 +51,16 @@ def open_attempt(learner: User, *, lock: bool = False) -> PlacementAttempt | Non
     if lock:
         stmt = stmt.with_for_update()
     attempt = db.session.scalar(stmt)
-    if attempt is not None and utcnow() - attempt.last_activity_at > PAUSE_LIMIT:
-        _finish(attempt, AttemptStatus.EXPIRED)
+    if attempt is not None and _paused_too_long(attempt):
+        write_phase()  # a request that began by reading reads the attempt again, under the write lock
+        if _paused_too_long(attempt):
+            _finish(attempt, AttemptStatus.EXPIRED)
         return None
     return attempt
+
+
+def _paused_too_long(attempt: PlacementAttempt) -> bool:
+    return attempt.status is AttemptStatus.OPEN and utcnow() - attempt.last_activity_at > PAUSE_LIMIT
 
 
 def attempts_of(learner: User) -> list[PlacementAttempt]:
@@ -131,7 +138,7 @@ def current_item(attempt: PlacementAttempt) -> Item | None:
     if attempt.status is not AttemptStatus.OPEN:
         return None
     state = copy.deepcopy(attempt.state)
-    bank = engine_bank(attempt.bank_version)
+    bank = attempt_bank(attempt)
     item_id = placement.next_item(state, bank)
     if item_id is None:
         _finish(attempt, AttemptStatus.FINISHED, state)
@@ -147,34 +154,39 @@ def answer(attempt: PlacementAttempt, seq: int, given) -> bool:
     """Check and record the answer to the current item. Returns whether the test is now over.
 
     ``seq`` is the number of answers recorded when the item was shown; any other value (a double
-    submit, the back button, a second tab) raises :class:`StaleAnswer` and records nothing.
+    submit, the back button, a second tab) raises :class:`StaleAnswer` and records nothing. The new
+    state is computed from the attempt as read and written by one conditional update (``… WHERE
+    seq = :seq``), so of two submits racing with the same ``seq`` exactly one is recorded; the
+    caller rolls back on :class:`StaleAnswer`.
     """
-    attempt = locked(PlacementAttempt, attempt.id)
     if attempt.status is not AttemptStatus.OPEN or seq != attempt.seq or attempt.state["pending"] is None:
         raise StaleAnswer()
-    state = copy.deepcopy(attempt.state)
-    bank = engine_bank(attempt.bank_version)
+    attempt_id, shown_at = attempt.id, attempt.item_shown_at
+    state = attempt.state  # changed in place: a lost race rolls back, which expires the attempt
+    bank = attempt_bank(attempt)
     item = content().item(state["pending"])
     outcome = checkers.check(item, given)
     now = utcnow()
     placement.record(state, item.id, outcome.correct, bank)
-    elapsed = int((now - attempt.item_shown_at).total_seconds() * 1000) if attempt.item_shown_at else None
-    try:
-        with db.session.begin_nested():
-            db.session.add(PlacementResponse(attempt_id=attempt.id, seq=seq, item_id=item.id,
-                                             answer=_as_text(given), correct=outcome.correct,
-                                             time_ms=elapsed, answered_at=now))
-    except IntegrityError:  # the same answer arrived twice at once; the first one counts
-        raise StaleAnswer() from None
-    attempt.seq = seq + 1
-    attempt.last_activity_at = now
-    attempt.state = state
-    if placement.next_item(state, bank) is None:  # chooses the next item, or ends the test
+    over = placement.next_item(state, bank) is None  # chooses the next item, or ends the test
+    elapsed = int((now - shown_at).total_seconds() * 1000) if shown_at else None
+    changes = {"seq": seq + 1, "last_activity_at": now, "state": state, "item_shown_at": now}
+    write_phase()
+    won = db.session.execute(
+        update(PlacementAttempt)
+        .where(PlacementAttempt.id == attempt_id, PlacementAttempt.seq == seq,
+               PlacementAttempt.status == AttemptStatus.OPEN)
+        .values(changes).execution_options(synchronize_session=False)).rowcount == 1
+    if not won:
+        raise StaleAnswer()
+    db.session.execute(insert(PlacementResponse).values(
+        attempt_id=attempt_id, seq=seq, item_id=item.id, answer=_as_text(given), correct=outcome.correct,
+        time_ms=elapsed, answered_at=now))
+    for key, value in changes.items():  # what was written, without reading the row back
+        set_committed_value(attempt, key, value)
+    if over:
         _finish(attempt, AttemptStatus.FINISHED, state)
-        return True
-    attempt.item_shown_at = now  # the next item's page is what the learner sees next
-    db.session.flush()
-    return False
+    return over
 
 
 def _as_text(given) -> str:
@@ -186,7 +198,7 @@ def _as_text(given) -> str:
 def _finish(attempt: PlacementAttempt, status: AttemptStatus, state: dict | None = None) -> None:
     """Score the attempt on what was answered and set the learner's level from it."""
     state = state if state is not None else copy.deepcopy(attempt.state)
-    outcome = placement.result(state, engine_bank(attempt.bank_version))
+    outcome = placement.result(state, attempt_bank(attempt))
     attempt.state = state
     attempt.status = status
     attempt.finished_at = utcnow()

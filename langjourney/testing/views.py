@@ -9,6 +9,7 @@ from flask_login import current_user
 from exercises.audio import synthesise
 from langjourney.auth.access import get_learner_or_404, role_required
 from langjourney.auth.models import Role
+from langjourney.db import reads_first, write_phase
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.selfassess import services as selfassess
@@ -82,6 +83,7 @@ def _render_item(attempt, current, form, status=200):
 
 
 @bp.post("/answer")
+@reads_first
 @role_required(Role.LEARNER)
 def answer():
     attempt, response = _current_attempt_or_redirect()
@@ -94,6 +96,7 @@ def answer():
         abort(400)
     given = None if form.dont_know.data else form.given()
     if given is None and not form.dont_know.data:
+        write_phase()  # showing the item again may write (see services.current_item)
         current = services.current_item(attempt)
         if current is None or form.seq.data != attempt.seq:
             return redirect(url_for("testing.item"))

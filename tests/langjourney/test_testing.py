@@ -314,6 +314,50 @@ def test_two_simultaneous_answers_to_one_item_record_one(live_app):
     assert db.session.scalar(select(func.count()).select_from(PlacementResponse)) == 1
 
 
+def test_learners_answering_at_once_over_http_each_record_every_answer_once(live_app):
+    """Six learners answer at the same time, each from two tabs posting every answer twice at once:
+    the answer view reads without the write lock (on SQLite) and writes by a conditional update, so
+    each answer is recorded exactly once, the other tab is told its page was stale, and nothing fails."""
+    import threading
+
+    from langjourney.extensions import db
+
+    learners, answers_each = 6, 3
+    keys, ids = [], []
+    for _ in range(learners):
+        learner = UserFactory()
+        services.current_item(services.start_attempt(learner, None))
+        keys.append(learner.get_id())
+        ids.append(learner.id)
+    db.session.commit()
+    db.session.remove()  # the test's own session must not hold SQLite's lock while the requests race
+    barrier = threading.Barrier(learners * 2)
+    statuses, stale_notes = [], []
+
+    def tab(index):
+        client = live_app.test_client()
+        with client.session_transaction() as session:
+            session["_user_id"], session["_fresh"] = keys[index // 2], True
+        for seq in range(answers_each):
+            barrier.wait(timeout=30)
+            statuses.append(client.post("/test/answer", data={"seq": seq, "dont_know": "y"}).status_code)
+            with client.session_transaction() as session:
+                stale_notes.extend(m for _, m in session.pop("_flashes", []) if "out of date" in m)
+
+    threads = [threading.Thread(target=tab, args=(i,)) for i in range(learners * 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert statuses == [302] * (learners * 2 * answers_each)
+    assert len(stale_notes) == learners * answers_each  # one tab of each pair, for every answer
+    for learner_id in ids:
+        attempt = db.session.scalar(select(PlacementAttempt).where(PlacementAttempt.learner_id == learner_id))
+        assert attempt.seq == answers_each
+        assert [r.seq for r in db.session.scalars(select(PlacementResponse).where(
+            PlacementResponse.attempt_id == attempt.id).order_by(PlacementResponse.seq))] == [0, 1, 2]
+
+
 def test_item_page_has_only_the_real_answer_inputs(client, auth, db_session):
     learner = auth.login("learner")
     client.post("/test/start")
