@@ -117,7 +117,31 @@ def server_app():
 
     app = create_app()
     extend_content(int(os.environ.get("BENCH_BANK_ITEMS", "1000")))
+    add_reference_endpoint(app)
     return app
+
+
+REFERENCE_TABLES = ("CREATE TABLE bench_counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+                    "INSERT INTO bench_counter VALUES (1, 0)",
+                    "CREATE TABLE bench_hit (n INTEGER NOT NULL)")
+
+
+def add_reference_endpoint(app) -> None:
+    """``POST /bench/update-insert``: the issue's yardstick, a plain update-and-insert endpoint of the
+    same app (one UPDATE and one INSERT in one transaction through the app's session; no sign-in, no
+    form). It exists only in the benchmark's gunicorn workers."""
+    from sqlalchemy import text
+
+    from langjourney.extensions import csrf, db
+
+    @csrf.exempt
+    def update_insert():
+        n = db.session.execute(text("UPDATE bench_counter SET n = n + 1 WHERE id = 1 RETURNING n")).scalar_one()
+        db.session.execute(text("INSERT INTO bench_hit (n) VALUES (:n)"), {"n": n})
+        db.session.commit()
+        return "", 204
+
+    app.add_url_rule("/bench/update-insert", "bench_update_insert", update_insert, methods=["POST"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,20 +154,11 @@ def _check_loopback(url) -> None:
 
 
 @contextmanager
-def fresh_database(database_url: str | None, workdir: Path, sqlite_wal: bool = False):
-    """A fresh SQLite file in ``workdir``, or a fresh PostgreSQL database created next to the one
-    ``database_url`` names and dropped afterwards. Yields the URL.
-
-    ``sqlite_wal`` switches the new SQLite file to WAL (a property of the file, so the gunicorn
-    workers get it too); the app's own default is the rollback journal."""
+def fresh_database(database_url: str | None, workdir: Path):
+    """A fresh SQLite file in ``workdir`` (the app puts it in WAL mode), or a fresh PostgreSQL
+    database created next to the one ``database_url`` names and dropped afterwards. Yields the URL."""
     if not database_url:
-        path = workdir / "bench.sqlite3"
-        if sqlite_wal:
-            import sqlite3
-
-            with sqlite3.connect(path) as conn:
-                conn.execute("PRAGMA journal_mode=WAL")
-        yield f"sqlite:///{path}"
+        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
         return
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -168,7 +183,7 @@ def describe_db(url: str, args) -> str:
     if url.startswith("postgresql"):
         return "PostgreSQL"
     where = args.sqlite_dir or tempfile.gettempdir()
-    return (f"SQLite (embedded default{'' if not args.sqlite_wal else ' but WAL mode'}; file in {where})")
+    return (f"SQLite (embedded default, WAL mode; file in {where})")
 
 
 def make_app(url: str, secret: str, csrf: bool):
@@ -184,6 +199,7 @@ def make_app(url: str, secret: str, csrf: bool):
 def prepare(app, n_items: int) -> dict:
     """Migrate, publish the ``n_items`` bank. Returns the bank dict."""
     from flask_migrate import upgrade
+    from sqlalchemy import text
 
     from langjourney.extensions import db
     from langjourney.testing.bank import publish_bank
@@ -192,6 +208,9 @@ def prepare(app, n_items: int) -> dict:
     bank = bench_bank(n_items)
     with app.app_context():
         upgrade()
+        for statement in REFERENCE_TABLES:
+            db.session.execute(text(statement))
+        db.session.commit()
         publish_bank(bank, "content", f"answer benchmark: {n_items} items (real placement items + copies)")
         db.session.commit()
         db.session.remove()
@@ -388,7 +407,7 @@ def in_process(args) -> None:
     from langjourney.extensions import db
 
     with tempfile.TemporaryDirectory(prefix="answer-bench-", dir=args.sqlite_dir) as tmp, \
-            fresh_database(args.database_url, Path(tmp), args.sqlite_wal) as url:
+            fresh_database(args.database_url, Path(tmp)) as url:
         kind = describe_db(url, args)
         app = make_app(url, secrets.token_urlsafe(32), csrf=False)
         t = time.perf_counter()
@@ -695,7 +714,7 @@ def http(args) -> None:
     if not gunicorn.exists():
         gunicorn = Path(shutil.which("gunicorn") or "gunicorn")
     with tempfile.TemporaryDirectory(prefix="answer-bench-", dir=args.sqlite_dir) as tmp, \
-            fresh_database(args.database_url, Path(tmp), args.sqlite_wal) as url:
+            fresh_database(args.database_url, Path(tmp)) as url:
         tmp = Path(tmp)
         kind = describe_db(url, args)
         secret = secrets.token_urlsafe(32)
@@ -739,10 +758,17 @@ def http(args) -> None:
             # Trivial and answer runs alternate (T A T A ... T): each answer run is compared with the
             # mean of the trivial runs on either side, which evens out drift in the machine's load.
             trivial = [wrk_run(base + "/healthz", args)]
-            answers = []
+            answers, references, reference_trivial = [], [], []
             for _ in range(args.rounds):
                 answers.append(answer_run(args.duration))
                 trivial.append(wrk_run(base + "/healthz", args))
+            # The yardstick of the issue, a plain update-and-insert endpoint, between trivial runs too.
+            post = tmp / "post.lua"
+            post.write_text('wrk.method = "POST"\n')
+            reference_trivial.append(trivial[-1])
+            for _ in range(args.rounds):
+                references.append(wrk_run(base + "/bench/update-insert", args, ["-s", str(post)]))
+                reference_trivial.append(wrk_run(base + "/healthz", args))
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -785,6 +811,14 @@ def http(args) -> None:
         verdict = "meets" if min(ratio, real_ratio) >= target else "MISSES"
         print(f"  mean: trivial {t_rps:.1f} req/s, answer {a_rps:.1f} req/s, ratio {ratio:.3f} "
               f"(from rows added {real_ratio:.3f}); target >= {target} on {kind.split()[0]} ({verdict})")
+        for i, reference in enumerate(references):
+            line("POST /bench/update-insert", reference)
+            line("GET /healthz", reference_trivial[i + 1])
+        r_ratio = statistics.mean(
+            r["rps"] / ((reference_trivial[i]["rps"] + reference_trivial[i + 1]["rps"]) / 2)
+            for i, r in enumerate(references))
+        print(f"  the yardstick: a plain update-and-insert endpoint / trivial = {r_ratio:.3f} (the issue: about "
+              f"0.2 on PostgreSQL there); answer / update-and-insert = {ratio / r_ratio:.3f}")
         print(f"  load average (1 min) before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} "
               f"on {os.cpu_count()} CPUs")
         errors = [ln for ln in (tmp / "gunicorn.log").read_text().splitlines()
@@ -817,8 +851,6 @@ def main() -> None:
                         "the one named here and dropped afterwards (default: a temporary SQLite file)")
     parser.add_argument("--sqlite-dir", help="where the temporary SQLite file goes (default: the system's temp "
                         "dir, on disk here; /dev/shm takes fsync out of the picture)")
-    parser.add_argument("--sqlite-wal", action="store_true",
-                        help="what-if: put the SQLite file in WAL mode (the app's default is the rollback journal)")
     parser.add_argument("--items", type=int, default=1000, help="bank size (default 1000)")
     parser.add_argument("--answers", type=int, default=600, help="in-process: answers per measurement (default 600)")
     parser.add_argument("--seed", type=int, default=0)
