@@ -6,7 +6,8 @@ twice, and the allocation audit passing after each.
 Races between real connections use ``live_app`` (real commits, inline jobs; they run on SQLite
 too, where BEGIN IMMEDIATE serialises writers). Scenarios with real Redis and real ``flask worker``
 processes use ``committed_app`` (skipped without TEST_REDIS_URL); each gets a private queue whose
-keys are deleted afterwards (the test Redis is shared, so never FLUSHDB).
+keys are deleted afterwards (the test Redis is shared, so never FLUSHDB). Tests that need many
+workers fork them from a launcher that has built the app once (tests/fixtures/worker_launcher.py).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
@@ -46,6 +48,7 @@ from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, Off
 from langjourney.waitlist.policy import current_policy
 from tests.fixtures.app import base_config
 from tests.fixtures.factories import CourseFactory, UserFactory
+from tests.fixtures.worker_launcher import repeated
 from tests.langjourney.test_waitlist import fill, learner, offers_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -722,36 +725,49 @@ def test_flushed_redis_loses_nothing_and_reconcile_restores_progress(rq_app):
 
 # -- 5. every job delivered three times -------------------------------------------------------------
 
-def _scenario(tag: str) -> dict:
+def _scenario(tag: str, settle=lambda: None) -> dict:
     """One course's story with every kind of trigger: joins, a decline, an accept, a confirmation,
-    a cancelled seat and an expiry. Returns a dump of what the database holds about it, with ids
-    replaced by the learners' order of appearance."""
-    start = utcnow()
+    a cancelled seat and an expiry. ``settle()`` runs after the commits and returns when the jobs
+    they set off are done (inline jobs are done by then). Returns a dump of what the database holds
+    about the story, with ids replaced by the learners' order of appearance."""
+
+    def commit():
+        db.session.commit()
+        settle()
+
     course = CourseFactory(capacity=2, title=f"Kolm korda {tag}")
     holder = learner()
     courses.create_enrolment(holder, course)
     people = [holder] + [learner() for _ in range(4)]
-    db.session.commit()
+    commit()
+    start = utcnow()
     for i, who in enumerate(people[1:]):
         with frozen_at(start - timedelta(minutes=10 - i)):  # joined in order, a little while ago
             services.join(who, course)
             db.session.commit()
-    offer = services.open_offer(people[1])
-    services.decline(offer.id, people[1])
-    db.session.commit()
+    settle()  # the joins' allocation jobs (on workers: together) offer the free seat to people[1]
+    services.decline(services.open_offer(people[1]).id, people[1])
+    commit()
     enrolment = services.accept(services.open_offer(people[2]).id, people[2])
-    db.session.commit()
+    commit()
     courses.confirm_enrolment(enrolment, "Makstud")
-    db.session.commit()
+    commit()
     services.cancel(holder, course)
-    db.session.commit()
-    assert services.open_offer(people[3]) is not None
-    with frozen_at(utcnow() + timedelta(hours=49)):  # people[3] never answers; the sweep runs
-        assert services.expire_due(course.id) == {course.id}
-        db.session.commit()
-    with frozen_at(utcnow() + timedelta(hours=50)):
+    commit()
+    overdue = services.open_offer(people[3])
+    assert overdue is not None and overdue.learner_id == people[3].id
+    sweep_at = overdue.expires_at + timedelta(seconds=1)
+    # people[3] never answers. A second after the deadline the periodic sweep runs (here in the test,
+    # as workers keep real time): it expires the offer, then allocates the freed seat.
+    with frozen_at(sweep_at):
+        assert services.reconcile() == [course.id]
+        db.session.commit()  # inline jobs: the expiry's own trigger offers the seat already
+        tasks.allocate(course.id)
+    settle()
+    with frozen_at(sweep_at + timedelta(hours=1)):
         services.accept(services.open_offer(people[4]).id, people[4])
         db.session.commit()
+    settle()
 
     who = {p.id: i for i, p in enumerate(people)}
     course_id = course.id
@@ -776,10 +792,16 @@ def _scenario(tag: str) -> dict:
     return dump
 
 
+def _assert_story(once: dict, thrice: dict) -> None:
+    assert thrice == once
+    assert [m[2:] for m in once["mails"]] == [("sent", 1)] * len(once["mails"])  # each mail sent once
+    assert len(once["offers"]) == 4 and sum(k == "offer" for k, *_ in once["events"]) == 4
+
+
 def test_every_job_delivered_three_times_changes_nothing(live_app, monkeypatch):
-    """The same story twice: once with each job delivered once, once with every job (each
-    allocation, each mail, and the jobs those start) delivered three times. The database ends the
-    same, and nobody gets an e-mail twice."""
+    """The same story twice, jobs inline: once with each job delivered once, once with every job
+    (each allocation, each mail, and the jobs those start) delivered three times. The database ends
+    the same, and nobody gets an e-mail twice."""
     once = _scenario("uno")
     deliveries: dict[str, int] = {}
     original = jobs.dispatch
@@ -792,10 +814,52 @@ def test_every_job_delivered_three_times_changes_nothing(live_app, monkeypatch):
     monkeypatch.setattr(jobs, "dispatch", three_times)
     thrice = _scenario("tres")
     assert deliveries[ALLOCATE] >= 18 and deliveries["langjourney.mail.tasks.send_mail"] >= 12
-    assert thrice == once
-    assert [m[3] for m in once["mails"]] == [1] * len(once["mails"])  # each mail sent once
-    assert len(once["offers"]) == 4 and sum(k == "offer" for k, *_ in once["events"]) == 4
+    _assert_story(once, thrice)
     _audit_ok(live_app)
+
+
+def _finished_jobs(queue) -> dict[str, str]:
+    """The queue's finished jobs: id -> the job function's path."""
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    ids = FinishedJobRegistry(queue=queue).get_job_ids()
+    return {job.id: job.args[0] for job in Job.fetch_many(ids, connection=queue.connection) if job is not None}
+
+
+def test_every_job_delivered_three_times_to_real_workers_changes_nothing(rq_app, smtp_sink, monkeypatch):
+    """The same story on real ``flask worker`` processes sending real mail (SMTP to a local
+    server): once with each job delivered once, once with every job delivered three times — each
+    enqueued three times, whether by the test's commits or by the workers' own jobs, and three
+    workers taking them at once. The database ends the same, each job really ran three times as
+    often, and the mail server got each mail exactly once."""
+    app, workers = rq_app
+    queue = jobs.get_queue(app)
+    deliveries = 1
+
+    def settle():
+        # Jobs are enqueued at the commit, so an empty queue means nothing was set off. Burst workers
+        # leave only when the queue is empty, the jobs that jobs enqueue included.
+        if queue.count:
+            workers.wait_forked([workers.fork(deliveries=deliveries, **smtp_sink.config()) for _ in range(3)])
+
+    once = _scenario("uno", settle)
+    ran_once = _finished_jobs(queue)
+    deliveries = 3
+    monkeypatch.setattr(jobs, "dispatch", repeated(jobs.dispatch, 3))
+    thrice = _scenario("tres", settle)
+    ran_thrice = {job_id: path for job_id, path in _finished_jobs(queue).items() if job_id not in ran_once}
+
+    assert queue.failed_job_registry.count == 0, workers.output()[-3000:]
+    once_counts, thrice_counts = Counter(ran_once.values()), Counter(ran_thrice.values())
+    assert once_counts[ALLOCATE] >= 6 and once_counts["langjourney.mail.tasks.send_mail"] == 4
+    assert thrice_counts == Counter({path: 3 * n for path, n in once_counts.items()})
+    _assert_story(once, thrice)
+    mails = db.session.scalars(select(OutboxMessage)).all()
+    received = [(m.recipients, m.subject, m.body.strip()) for m in smtp_sink.received]
+    assert sorted(received) == sorted(((m.recipient,), m.subject, m.body.strip()) for m in mails)
+    assert len(mails) == 8
+    _audit_ok(app)
 
 
 # -- 6. accept at the deadline racing the expiry sweep ----------------------------------------------
