@@ -37,7 +37,7 @@ from sqlalchemy.pool import NullPool
 from langjourney import create_app, jobs
 from langjourney.auth.models import User
 from langjourney.courses import services as courses
-from langjourney.courses.models import ACTIVE_STATUSES, Course, Enrolment, EnrolmentStatus
+from langjourney.courses.models import ACTIVE_STATUSES, ApiIdempotencyKey, Course, Enrolment, EnrolmentStatus
 from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
@@ -47,7 +47,7 @@ from langjourney.waitlist.clock import frozen_at
 from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry
 from langjourney.waitlist.policy import current_policy
 from tests.fixtures.app import base_config
-from tests.fixtures.factories import CourseFactory, UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
 from tests.fixtures.worker_launcher import repeated
 from tests.langjourney.test_waitlist import fill, learner, offers_of
 
@@ -941,28 +941,37 @@ def test_accept_at_the_deadline_races_the_sweep_200_times(live_app):
 
 # -- 7. a provider's confirmation submitted twice ---------------------------------------------------
 
-def _provider_with_enrolment():
-    """A provider admin with an API token, and an accepted enrolment on one of its courses."""
+def _provider_with_enrolment(*, started: bool = False):
+    """A provider admin with an API token, and an accepted enrolment on one of its courses (a course
+    that has begun, if ``started``: its seat was taken before the start)."""
     admin = UserFactory(provider_staff=True, is_provider_admin=True)
-    course = CourseFactory(provider=admin.provider, capacity=2)
-    enrolment = courses.create_enrolment(learner(), course)
+    course = CourseFactory(provider=admin.provider, capacity=2, started=started)
+    enrolment = (EnrolmentFactory(course=course, learner=learner()) if started
+                 else courses.create_enrolment(learner(), course))
     row, token = courses.create_api_token(admin, "Kooli süsteem")
     row.last_used_at = utcnow()  # recently used: the racing requests do not both write it
     db.session.commit()
     return enrolment.id, token
 
 
-def _confirmations(enrolment_id: int) -> int:
+def _confirmations(enrolment_id: int, kind: str = "confirm") -> int:
     enrolment = db.session.get(Enrolment, enrolment_id)
-    return _count(AllocationEvent, AllocationEvent.kind == "confirm",
+    return _count(AllocationEvent, AllocationEvent.kind == kind,
                   AllocationEvent.learner_id == enrolment.learner_id, AllocationEvent.course_id == enrolment.course_id)
 
 
-@pytest.mark.parametrize("via", ["service", "api"])
+def _api_answer(response) -> str | tuple:
+    if response.status_code != 200:
+        return response.status_code, response.get_json()["description"]
+    return "replayed" if response.headers.get("Idempotent-Replayed") == "true" else "answered"
+
+
+@pytest.mark.parametrize("via", ["service", "api", "api with a key"])
 def test_confirmation_submitted_twice_at_once_confirms_once(live_app, via):
     """Two confirmations of one enrolment at once (two threads calling ``confirm_enrolment`` on their
-    own connections, or two ``POST /api/v1/enrolments/<id>/confirm``): one confirmation, one
-    refusal saying the enrolment is already confirmed, the note written once."""
+    own connections, or two ``POST /api/v1/enrolments/<id>/confirm``, without or with the same
+    ``Idempotency-Key``): one confirmation, the note written once. The service refuses the second
+    (already confirmed); the API answers it like the first, from the stored answer under a key."""
     enrolment_id, token = _provider_with_enrolment()
     _release()
     barrier = threading.Barrier(2)
@@ -973,7 +982,7 @@ def test_confirmation_submitted_twice_at_once_confirms_once(live_app, via):
             try:
                 courses.confirm_enrolment(db.session.get(Enrolment, enrolment_id), "Makstud")
                 db.session.commit()
-                return "confirmed"
+                return "answered"
             except DomainError as exc:
                 db.session.rollback()
                 return _english(exc)
@@ -981,36 +990,102 @@ def test_confirmation_submitted_twice_at_once_confirms_once(live_app, via):
                 db.session.remove()
 
     clients = [_login(live_app, None) for _ in range(2)]
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en",
+               **({"Idempotency-Key": "confirm-1"} if via == "api with a key" else {})}
+    answers = []
 
     def by_api(i):
         barrier.wait(timeout=30)
         response = clients[i].post(f"/api/v1/enrolments/{enrolment_id}/confirm", json={"note": "Makstud"},
-                                   headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"})
-        return "confirmed" if response.status_code == 200 else (response.status_code, response.get_json()["description"])
+                                   headers=headers)
+        answers.append(response.get_json())
+        return _api_answer(response)
 
     # The enrolment's row lock makes the second wait for the first (on SQLite, the write lock does).
     results = _threads(2, by_service if via == "service" else by_api)
-    # The service refuses the second; the API answers a retry like the first (idempotent).
-    refusal = "This enrolment is already confirmed."
-    assert sorted(map(str, results)) == sorted(map(str, ["confirmed", refusal if via == "service" else "confirmed"]))
+    second = {"service": "This enrolment is already confirmed.", "api": "answered", "api with a key": "replayed"}[via]
+    assert sorted(map(str, results)) == sorted(["answered", second])
+    if via != "service":
+        assert answers[0] == answers[1] and answers[0]["status"] == "confirmed"
     enrolment = db.session.get(Enrolment, enrolment_id)
     assert enrolment.status is EnrolmentStatus.CONFIRMED and enrolment.note == "Makstud"
     assert _confirmations(enrolment_id) == 1
+    assert _count(ApiIdempotencyKey) == (1 if via == "api with a key" else 0)
+    _audit_ok(live_app)
+
+
+@pytest.mark.parametrize("action", ["confirm", "mismatch"])
+def test_one_key_sent_twice_at_once_acts_once(live_app, db_url, action):
+    """Two requests with the same ``Idempotency-Key`` both get past the look-up for a stored answer
+    before either has one: a third connection holds the enrolment's row lock until both wait for it.
+    The first to get the lock acts and stores its answer; the second (its confirmation finding the
+    enrolment confirmed, its mismatch report refused) fails to store its own on the unique key, is
+    undone and gives the first one's answer. One confirmation (or one mismatch report and one mail),
+    two equal answers, one of them replayed. PostgreSQL only: SQLite runs the two one after the
+    other, so the second always finds the stored answer (test_courses_api.py covers that)."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("needs row locks: SQLite serialises whole transactions")
+    enrolment_id, token = _provider_with_enrolment(started=True)
+    learner_id = db.session.get(Enrolment, enrolment_id).learner_id
+    _release()
+    engine = create_engine(db_url, poolclass=NullPool)
+    clients = [_login(live_app, None) for _ in range(2)]
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en", "Idempotency-Key": f"{action}-1"}
+    body = {"note": "Makstud"} if action == "confirm" else {"suggested_level": "A1"}
+    responses = []
+
+    def post(i):
+        response = clients[i].post(f"/api/v1/enrolments/{enrolment_id}/{action}", json=body, headers=headers)
+        responses.append(response)
+        return _api_answer(response)
+
+    try:
+        with engine.connect() as holder:
+            holder.execute(text("SELECT id FROM enrolment WHERE id = :id FOR UPDATE"), {"id": enrolment_id})
+            racers = [threading.Thread(target=lambda i=i: results.__setitem__(i, post(i))) for i in range(2)]
+            results = [None, None]
+            for racer in racers:
+                racer.start()
+            deadline = time.monotonic() + 30
+            with engine.connect() as watcher:  # both requests are inside the action, waiting for the lock
+                while watcher.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                          "AND wait_event_type = 'Lock'")) < 2:
+                    assert time.monotonic() < deadline and all(r.is_alive() for r in racers), results
+                    time.sleep(0.005)
+            holder.rollback()  # let them go
+        for racer in racers:
+            racer.join(timeout=60)
+    finally:
+        engine.dispose()
+    assert sorted(map(str, results)) == ["answered", "replayed"]
+    assert responses[0].get_json() == responses[1].get_json()
+    enrolment = db.session.get(Enrolment, enrolment_id)
+    if action == "confirm":
+        assert enrolment.status is EnrolmentStatus.CONFIRMED and enrolment.note == "Makstud"
+        assert _confirmations(enrolment_id) == 1
+    else:
+        assert enrolment.status is EnrolmentStatus.MISMATCH and enrolment.mismatch_level == "A1"
+        assert _confirmations(enrolment_id, "mismatch") == 1
+        assert _count(OutboxMessage, OutboxMessage.user_id == learner_id) == 1
+    [stored] = db.session.scalars(select(ApiIdempotencyKey)).all()
+    assert stored.status_code == 200 and stored.response == responses[0].get_json()
     _audit_ok(live_app)
 
 
 def test_api_confirmation_repeated_is_answered_not_replayed(live_app):
-    """A provider's system repeating a confirmation (say, after a lost response) gets the same answer
-    the second time, and nothing is confirmed twice."""
+    """A provider's system repeating a confirmation with its ``Idempotency-Key`` (say, after a lost
+    response) gets the first answer again, marked as such, and nothing is confirmed twice."""
     enrolment_id, token = _provider_with_enrolment()
     _release()
     client = _login(live_app, None)
     headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en", "Idempotency-Key": "confirm-1"}
     first = client.post(f"/api/v1/enrolments/{enrolment_id}/confirm", json={"note": "Makstud"}, headers=headers)
     assert first.status_code == 200 and first.get_json()["status"] == "confirmed"
+    assert "Idempotent-Replayed" not in first.headers
     confirmed_at = first.get_json()["confirmed_at"]
     second = client.post(f"/api/v1/enrolments/{enrolment_id}/confirm", json={"note": "Makstud"}, headers=headers)
     assert second.status_code == 200 and second.get_json() == first.get_json()
+    assert second.headers["Idempotent-Replayed"] == "true"
     again = client.get(f"/api/v1/enrolments/{enrolment_id}", headers=headers).get_json()
     assert again["status"] == "confirmed" and again["confirmed_at"] == confirmed_at and again["note"] == "Makstud"
     assert _confirmations(enrolment_id) == 1
