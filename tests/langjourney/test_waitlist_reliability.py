@@ -1032,32 +1032,35 @@ def test_one_key_sent_twice_at_once_acts_once(live_app, db_url, action):
     clients = [_login(live_app, None) for _ in range(2)]
     headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en", "Idempotency-Key": f"{action}-1"}
     body = {"note": "Makstud"} if action == "confirm" else {"suggested_level": "A1"}
-    responses = []
+    responses = [None, None]
 
     def post(i):
-        response = clients[i].post(f"/api/v1/enrolments/{enrolment_id}/{action}", json=body, headers=headers)
-        responses.append(response)
-        return _api_answer(response)
+        responses[i] = clients[i].post(f"/api/v1/enrolments/{enrolment_id}/{action}", json=body, headers=headers)
 
+    racers = [threading.Thread(target=post, args=(i,)) for i in range(2)]
     try:
-        with engine.connect() as holder:
+        with engine.connect() as holder, engine.connect() as watcher:
             holder.execute(text("SELECT id FROM enrolment WHERE id = :id FOR UPDATE"), {"id": enrolment_id})
-            racers = [threading.Thread(target=lambda i=i: results.__setitem__(i, post(i))) for i in range(2)]
-            results = [None, None]
             for racer in racers:
                 racer.start()
             deadline = time.monotonic() + 30
-            with engine.connect() as watcher:  # both requests are inside the action, waiting for the lock
-                while watcher.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                          "AND wait_event_type = 'Lock'")) < 2:
-                    assert time.monotonic() < deadline and all(r.is_alive() for r in racers), results
-                    time.sleep(0.005)
-            holder.rollback()  # let them go
+
+            def waiting() -> int:  # a new transaction each time: one sees a single snapshot of the view
+                with watcher.begin():
+                    return watcher.scalar(text("SELECT count(*) FROM pg_stat_activity "
+                                               "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+
+            # Let them go once both requests are inside the action, waiting for the lock.
+            while waiting() < 2:
+                assert time.monotonic() < deadline and all(r.is_alive() for r in racers), responses
+                time.sleep(0.005)
+            holder.rollback()
+    finally:
         for racer in racers:
             racer.join(timeout=60)
-    finally:
         engine.dispose()
-    assert sorted(map(str, results)) == ["answered", "replayed"]
+    assert not any(r.is_alive() for r in racers), "a request hung"
+    assert sorted(_api_answer(r) for r in responses) == ["answered", "replayed"], [r.get_json() for r in responses]
     assert responses[0].get_json() == responses[1].get_json()
     enrolment = db.session.get(Enrolment, enrolment_id)
     if action == "confirm":
