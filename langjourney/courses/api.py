@@ -3,8 +3,15 @@
 Authenticated by a provider's token (``Authorization: Bearer ljp_…``), hence exempt from CSRF.
 Every route sees only the token's provider's courses and enrolments; errors are JSON 4xx with a
 reason. The OpenAPI document at ``/api/v1/openapi.json`` describes every route (a test checks it).
+
+A POST may carry an ``Idempotency-Key``: the answer to it (a success or a refusal) is stored with the
+action, in the same transaction, and a repeat with the same key and the same request gets that answer
+again (``Idempotent-Replayed: true``) without acting twice; the same key with another request is
+refused (422). Keys are the provider's, and kept for 24 hours.
 """
 from __future__ import annotations
+
+import re
 
 from flask import Blueprint, current_app, g, request
 from flask_babel import force_locale
@@ -17,6 +24,9 @@ from langjourney.extensions import db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 PUBLIC_ENDPOINTS = {"api.openapi"}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII: letters, digits, punctuation
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class InvalidInput(Exception):
@@ -44,20 +54,48 @@ def authenticate():
     return None
 
 
+@bp.before_request
+def answer_repeats():
+    """A POST with an ``Idempotency-Key`` that has been answered before gets that answer again."""
+    if request.method != "POST" or IDEMPOTENCY_HEADER not in request.headers:
+        return None
+    key = request.headers[IDEMPOTENCY_HEADER]
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        db.session.rollback()
+        return {"error": "Bad Request", "description": f"{IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII "
+                "characters (letters, digits and punctuation; no spaces).", "field": IDEMPOTENCY_HEADER}, 400
+    g.idempotent = services.idempotent_request(g.api_provider.id, key, request.method, request.path,
+                                               request.get_data())
+    stored = services.stored_response(g.idempotent)
+    return _replay(stored) if stored is not None else None
+
+
+def _replay(stored):
+    """The stored answer to a repeated request, or a refusal if the key was used for another request."""
+    if stored.fingerprint == g.idempotent.fingerprint:
+        answer = stored.response, stored.status_code, {REPLAYED_HEADER: "true"}
+    else:
+        answer = {"error": "Unprocessable Entity", "description": f"This {IDEMPOTENCY_HEADER} has been used for a "
+                  f"different request ({stored.method} {stored.path} with other data). Send each new request "
+                  "with a new key.", "field": IDEMPOTENCY_HEADER}, 422
+    db.session.commit()  # only the token's last use
+    return answer
+
+
 @bp.errorhandler(DomainError)
 def domain_error(error: DomainError):
     db.session.rollback()
     with force_locale(_locale()):
         description = str(error.message)
     status = 422 if error.field else 409
-    return {"error": "Unprocessable Entity" if status == 422 else "Conflict", "description": description,
-            "field": error.field}, status
+    return _done({"error": "Unprocessable Entity" if status == 422 else "Conflict", "description": description,
+                  "field": error.field}, status)
 
 
 @bp.errorhandler(InvalidInput)
 def invalid_input(error: InvalidInput):
     db.session.rollback()
-    return {"error": "Unprocessable Entity", "description": error.message, "field": error.field}, 422
+    return _done({"error": "Unprocessable Entity", "description": error.message, "field": error.field}, 422)
 
 
 def _course_json(course: Course) -> dict:
@@ -115,7 +153,19 @@ def _percent(body: dict, name: str) -> int | None:
 
 
 def _done(payload: dict, status: int = 200):
-    db.session.commit()  # the action, or only the token's last use
+    """Commit the action (or only the token's last use; after a refusal, nothing) and answer.
+
+    Under an ``Idempotency-Key`` the answer is stored in the same transaction. If a concurrent request
+    with the same key has committed first, this request's action is undone and that one's answer given.
+    """
+    idempotent = g.get("idempotent")
+    if idempotent is not None:
+        try:
+            services.store_response(idempotent, status, payload)
+        except services.IdempotencyKeyTaken:
+            db.session.rollback()
+            return _replay(services.stored_response(idempotent))
+    db.session.commit()
     return payload, status
 
 

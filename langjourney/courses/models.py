@@ -1,5 +1,5 @@
-"""Courses offered by providers, their enrolments, the change log of published courses and the
-providers' API tokens."""
+"""Courses offered by providers, their enrolments, the change log of published courses, the
+providers' API tokens and the responses kept for their API idempotency keys."""
 from __future__ import annotations
 
 import enum
@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    JSON, CheckConstraint, Date, ForeignKey, Index, SmallInteger, String, Text, Time, text,
+    JSON, CheckConstraint, Date, ForeignKey, Index, SmallInteger, String, Text, Time, UniqueConstraint, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -243,3 +243,29 @@ class ApiToken(db.Model):
 
     def __repr__(self) -> str:
         return f"<ApiToken {self.id} {self.prefix}… provider={self.provider_id}>"
+
+
+class ApiIdempotencyKey(db.Model):
+    """The response to a provider API request sent with an ``Idempotency-Key`` header, so that a
+    repeat with the same key gets the same answer and changes nothing. Keys belong to the provider
+    (not to one of its tokens) and are kept for 24 hours.
+
+    The row is written in the transaction of the request's action, so the unique key lets only one
+    of two concurrent requests with the same key commit; the other is undone and answered with the
+    first one's response."""
+
+    __tablename__ = "api_idempotency_key"
+    __table_args__ = (UniqueConstraint("provider_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("provider.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the method, path and JSON body
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<ApiIdempotencyKey {self.id} provider={self.provider_id} {self.method} {self.path} {self.status_code}>"

@@ -35,6 +35,10 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _ref_parameter(name: str) -> dict:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
 def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -42,15 +46,36 @@ def _json(schema: dict, description: str) -> dict:
 _ERRORS = {"401": _json(_ref("Error"), "Missing, unknown or revoked token"),
            "404": _json(_ref("Error"), "No such enrolment of your organisation")}
 _ACTION_ERRORS = {**_ERRORS, "409": _json(_ref("Error"), "The enrolment's status does not allow this"),
-                  "422": _json(_ref("Error"), "Invalid input (the field is named)")}
+                  "422": _json(_ref("Error"), "Invalid input (the field is named), or an Idempotency-Key "
+                                              "already used for a different request")}
 _ID = [{"name": "enrolment_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+
+_IDEMPOTENCY = (
+    "Send an `Idempotency-Key` header (1 to 255 visible ASCII characters, e.g. a UUID) with a POST to make "
+    "retrying it safe: the first answer (a success, or a refusal with 409 or 422) is stored with the change "
+    "itself, and a repeat with the same key and the same request (method, path and JSON body) gets that "
+    "answer again with `Idempotent-Replayed: true`, changing nothing, even when the two arrive at once. The "
+    "same key with a different request is refused with 422; a malformed key with 400. Keys belong to your "
+    "organisation, not to one token, and expire 24 hours after first use. Answers that never reached the "
+    "action (401, 404, server errors) are not stored.")
+_KEY_PARAMETER = {"name": "Idempotency-Key", "in": "header", "required": False, "description": _IDEMPOTENCY,
+                  "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
+_REPLAYED = {"Idempotent-Replayed": {"description": "`true` when this is the stored answer to an earlier request "
+                                                    "with the same Idempotency-Key",
+                                     "schema": {"enum": ["true"]}}}
+
+
+def _replayable(response: dict) -> dict:
+    return {**response, "headers": _REPLAYED}
 
 
 def _action(summary: str, body: dict) -> dict:
-    return {"post": {"summary": summary, "parameters": _ID,
+    return {"post": {"summary": summary, "parameters": [*_ID, _ref_parameter("IdempotencyKey")],
                      "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
-                     "responses": {"200": _json(_ref("Enrolment"), "The enrolment after the change"),
-                                   **_ACTION_ERRORS}}}
+                     "responses": {"200": _replayable(_json(_ref("Enrolment"), "The enrolment after the change")),
+                                   "400": _json(_ref("Error"), "A malformed Idempotency-Key"),
+                                   **_ACTION_ERRORS, "409": _replayable(_ACTION_ERRORS["409"]),
+                                   "422": _replayable(_ACTION_ERRORS["422"])}}}
 
 
 def document() -> dict:
@@ -60,12 +85,13 @@ def document() -> dict:
         "info": {"title": "LangJourney provider API", "version": "1.0.0",
                  "description": "For course providers: your courses and enrolments. Create a token on the "
                                 "provider portal's API tokens page (provider admins) and send it as "
-                                "`Authorization: Bearer <token>`."},
+                                "`Authorization: Bearer <token>`.\n\n" + _IDEMPOTENCY},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": _ERROR, "Course": _COURSE, "Enrolment": _ENROLMENT},
+            "parameters": {"IdempotencyKey": _KEY_PARAMETER},
         },
         "paths": {
             "/courses": {"get": {"summary": "List your organisation's courses", "responses": {

@@ -1,5 +1,5 @@
 """Courses: the catalogue, providers' course editing and approval, enrolments from acceptance to
-completion, overdue confirmations and API tokens.
+completion, overdue confirmations, API tokens and API idempotency keys.
 
 Services flush, never commit; they raise :class:`DomainError` with a reason the caller can show.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -15,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, distinct, func, or_, select
+from sqlalchemy import and_, delete, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from langjourney.auth.models import Provider, Role, User
 from langjourney.courses.models import (
-    ACTIVE_STATUSES, COURSE_LEVELS, ENROLMENT_STATUS_LABELS, WEEKDAY_BITS, WEEKDAY_CODES, ApiToken, Course, CourseChange,
-    Enrolment, EnrolmentStatus, Mode, Programme,
+    ACTIVE_STATUSES, COURSE_LEVELS, ENROLMENT_STATUS_LABELS, WEEKDAY_BITS, WEEKDAY_CODES, ApiIdempotencyKey, ApiToken,
+    Course, CourseChange, Enrolment, EnrolmentStatus, Mode, Programme,
 )
 from langjourney.courses.rules import enrolment_problems
 from langjourney.db import locked, utcnow
@@ -576,3 +577,65 @@ def provider_for_token(token: str) -> Provider | None:
         row.last_used_at = now  # coarse, so reads do not write on every call
         db.session.flush()
     return row.provider
+
+
+# -- API idempotency keys --------------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A provider API request sent with an ``Idempotency-Key``: the provider's key, and what the
+    request is (its fingerprint tells a repeat from another request under the same key)."""
+
+    provider_id: int
+    key: str
+    method: str
+    path: str
+    fingerprint: str
+
+
+class IdempotencyKeyTaken(Exception):
+    """A concurrent request with the same key has committed its response first."""
+
+
+def idempotent_request(provider_id: int, key: str, method: str, path: str, body: bytes) -> IdempotentRequest:
+    """Describe a keyed request. The fingerprint is the SHA-256 of the method, the path and the body;
+    a JSON body is taken in canonical form, so key order and spacing make no difference."""
+    try:
+        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+    except ValueError:  # not JSON: compared as sent
+        pass
+    fingerprint = hashlib.sha256(f"{method} {path}\n".encode() + body).hexdigest()
+    return IdempotentRequest(provider_id, key, method, path, fingerprint)
+
+
+def stored_response(request: IdempotentRequest) -> ApiIdempotencyKey | None:
+    """The response stored under the request's key in the last 24 hours, if any."""
+    return db.session.scalar(select(ApiIdempotencyKey).where(
+        ApiIdempotencyKey.provider_id == request.provider_id, ApiIdempotencyKey.key == request.key,
+        ApiIdempotencyKey.created_at > utcnow() - IDEMPOTENCY_KEY_LIFETIME))
+
+
+def store_response(request: IdempotentRequest, status_code: int, response: dict) -> ApiIdempotencyKey:
+    """Store the response to a keyed request in the current transaction, the one holding the request's
+    action: both are committed or neither. The provider's expired keys are deleted first (a key may be
+    used again after 24 hours).
+
+    Raises :class:`IdempotencyKeyTaken` when a concurrent request with the same key has committed
+    first (on PostgreSQL the insert waits for it to end); the caller must then roll back and answer
+    with that request's response.
+    """
+    db.session.execute(delete(ApiIdempotencyKey).where(
+        ApiIdempotencyKey.provider_id == request.provider_id,
+        ApiIdempotencyKey.created_at <= utcnow() - IDEMPOTENCY_KEY_LIFETIME))
+    row = ApiIdempotencyKey(provider_id=request.provider_id, key=request.key, method=request.method,
+                            path=request.path, fingerprint=request.fingerprint, status_code=status_code,
+                            response=response)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        raise IdempotencyKeyTaken(request.key) from None
+    return row

@@ -1,12 +1,14 @@
 """The provider API: tokens (hash only, revocable), ownership on every route, the actions, JSON
-errors, and an OpenAPI document that matches the routes."""
+errors, idempotency keys, and an OpenAPI document that matches the routes."""
 import re
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from langjourney.auth.models import User
-from langjourney.courses.models import ApiToken, EnrolmentStatus
+from langjourney.courses.models import ApiIdempotencyKey, ApiToken, EnrolmentStatus
+from langjourney.waitlist.models import AllocationEvent
 from langjourney.courses.services import create_api_token, hash_token
 from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
 from tests.langjourney.test_access import API_ROUTES
@@ -126,6 +128,141 @@ def test_openapi_documents_exactly_the_routes(client, app):
               if rule.endpoint.startswith("api.") for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routes
 
+
+# -- idempotency keys ------------------------------------------------------------------------------
+
+def keyed(token, key):
+    return {**bearer(token), "Idempotency-Key": key}
+
+
+def _confirm_events(db_session) -> int:
+    return db_session.scalar(select(func.count()).select_from(AllocationEvent).where(AllocationEvent.kind == "confirm"))
+
+
+def test_a_repeat_with_the_same_key_gets_the_first_answer_and_changes_nothing(client, db_session, school):
+    url = f"/api/v1/enrolments/{school['enrolment'].id}"
+    headers = keyed(school["token"], "confirm-42-a")
+    first = client.post(f"{url}/confirm", headers=headers, json={"note": "Kohal", "x": [1, 2]})
+    assert first.status_code == 200 and first.json["status"] == "confirmed" and "Idempotent-Replayed" not in first.headers
+    done = client.post(f"{url}/completion", headers=bearer(school["token"]),
+                       json={"attendance_percent": 92, "final_test_result": 80})
+    assert done.json["status"] == "completed"
+    # The same request again (key order and spacing of the JSON do not matter): the stored answer,
+    # as it was then, and nothing done a second time.
+    again = client.post(f"{url}/confirm", headers={**headers, "Content-Type": "application/json"},
+                        data='{ "x": [1, 2],  "note": "Kohal" }')
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json == first.json and again.json["status"] == "confirmed"
+    assert school["enrolment"].status is EnrolmentStatus.COMPLETED and school["enrolment"].note == "Kohal"
+    assert _confirm_events(db_session) == 1
+    row = db_session.scalar(select(ApiIdempotencyKey))
+    assert (row.key, row.method, row.path, row.status_code) == ("confirm-42-a", "POST", f"{url}/confirm", 200)
+
+
+def test_the_same_key_for_another_request_is_refused(client, db_session, school):
+    url = f"/api/v1/enrolments/{school['enrolment'].id}"
+    other = EnrolmentFactory(course=school["course"])
+    db_session.commit()
+    headers = keyed(school["token"], "k1")
+    assert client.post(f"{url}/confirm", headers=headers, json={"note": "Kohal"}).status_code == 200
+    for path, body in ((f"{url}/confirm", {"note": "Teine märkus"}), (f"{url}/confirm", None),
+                       (f"/api/v1/enrolments/{other.id}/confirm", {"note": "Kohal"}),
+                       (f"/api/v1/enrolments/{other.id}/drop-out", {"attendance_percent": 10})):
+        response = client.post(path, headers=headers, json=body)
+        assert response.status_code == 422 and response.json["field"] == "Idempotency-Key", path
+        assert f"POST {url}/confirm" in response.json["description"] and "new key" in response.json["description"]
+    assert other.status is EnrolmentStatus.ACCEPTED and school["enrolment"].note == "Kohal"
+    assert client.post(f"/api/v1/enrolments/{other.id}/confirm", headers=keyed(school["token"], "k2"),
+                       json={"note": "Kohal"}).status_code == 200
+
+
+@pytest.mark.parametrize("key", ["", " ", "two words", "tab\there", "ä", "x" * 256])
+def test_a_malformed_key_is_refused_before_anything_is_done(client, db_session, school, key):
+    response = client.post(f"/api/v1/enrolments/{school['enrolment'].id}/confirm",
+                           headers=keyed(school["token"], key), json={"note": "Kohal"})
+    assert response.status_code == 400 and response.json["field"] == "Idempotency-Key"
+    assert "1 to 255 visible ASCII characters" in response.json["description"]
+    assert school["enrolment"].status is EnrolmentStatus.ACCEPTED
+    assert db_session.scalar(select(func.count()).select_from(ApiIdempotencyKey)) == 0
+
+
+@pytest.mark.parametrize("key", ["!", "x" * 255, "4f0c7e1a-2b9d-4e8f-9a7b-3c2d1e0f9a8b", "order#17/confirm~v2"])
+def test_keys_of_visible_ascii_up_to_255_characters_are_taken(client, school, key):
+    response = client.post(f"/api/v1/enrolments/{school['enrolment'].id}/confirm",
+                           headers=keyed(school["token"], key))
+    assert response.status_code == 200 and response.json["status"] == "confirmed"
+
+
+def test_refusals_are_stored_so_a_repeat_cannot_turn_into_a_success(client, db_session, school):
+    url = f"/api/v1/enrolments/{school['enrolment'].id}/completion"
+    headers = keyed(school["token"], "complete-1")
+    body = {"attendance_percent": 92, "final_test_result": 80}
+    refused = client.post(url, headers=headers, json=body)  # not confirmed yet
+    assert refused.status_code == 409 and "status" in refused.json["description"]
+    client.post(f"/api/v1/enrolments/{school['enrolment'].id}/confirm", headers=bearer(school["token"]))
+    again = client.post(url, headers=headers, json=body)
+    assert again.status_code == 409 and again.json == refused.json and again.headers["Idempotent-Replayed"] == "true"
+    assert school["enrolment"].status is EnrolmentStatus.CONFIRMED
+    invalid = client.post(url, headers=keyed(school["token"], "complete-2"), json={"attendance_percent": "lots"})
+    assert invalid.status_code == 422 and invalid.json["field"] == "attendance_percent"
+    replayed = client.post(url, headers=keyed(school["token"], "complete-2"), json={"attendance_percent": "lots"})
+    assert replayed.json == invalid.json and replayed.headers["Idempotent-Replayed"] == "true"
+    done = client.post(url, headers=keyed(school["token"], "complete-3"), json=body)
+    assert done.status_code == 200 and done.json["status"] == "completed"
+
+
+def test_what_never_reached_an_action_is_not_stored(client, db_session, school):
+    theirs = EnrolmentFactory()
+    db_session.commit()
+    headers = keyed(school["token"], "k")
+    assert client.post(f"/api/v1/enrolments/{theirs.id}/confirm", headers=headers).status_code == 404
+    assert client.post(f"/api/v1/enrolments/{school['enrolment'].id}/confirm", headers=headers).status_code == 200
+    # Reads ignore the header, even a malformed one.
+    assert client.get("/api/v1/courses", headers=keyed(school["token"], "not a key")).status_code == 200
+    assert db_session.scalar(select(func.count()).select_from(ApiIdempotencyKey)) == 1
+
+
+def test_keys_are_the_providers_and_expire_after_24_hours(client, db_session, school):
+    url = f"/api/v1/enrolments/{school['enrolment'].id}/confirm"
+    first = client.post(url, headers=keyed(school["token"], "shared"), json={"note": "Kohal"})
+    # Another token of the same provider: the same key is the same request.
+    colleague = UserFactory(provider_staff=True, provider=school["provider"], is_provider_admin=True)
+    _row, second_token = create_api_token(colleague, "Teine süsteem")
+    db_session.commit()
+    again = client.post(url, headers=keyed(second_token, "shared"), json={"note": "Kohal"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+    # Another provider's key of the same name is theirs alone.
+    elsewhere = UserFactory(provider_staff=True, is_provider_admin=True)
+    _row, their_token = create_api_token(elsewhere, "Võõras")
+    their_course = CourseFactory(provider=elsewhere.provider, started=True)
+    their_enrolment = EnrolmentFactory(course=their_course)
+    db_session.commit()
+    theirs = client.post(f"/api/v1/enrolments/{their_enrolment.id}/confirm", headers=keyed(their_token, "shared"))
+    assert theirs.status_code == 200 and "Idempotent-Replayed" not in theirs.headers
+    # A day later the key is free again: another request under it is carried out, not refused.
+    for row in db_session.scalars(select(ApiIdempotencyKey)):
+        row.created_at -= timedelta(hours=24, seconds=1)
+    db_session.commit()
+    later = client.post(f"/api/v1/enrolments/{school['enrolment'].id}/drop-out", headers=keyed(school["token"], "shared"),
+                        json={"attendance_percent": 10})
+    assert later.status_code == 200 and later.json["status"] == "dropped_out" and "Idempotent-Replayed" not in later.headers
+    # Storing it cleared the provider's expired keys; the other provider's stay until they store one.
+    rows = db_session.scalars(select(ApiIdempotencyKey).order_by(ApiIdempotencyKey.id)).all()
+    assert [(r.provider_id, r.path.rpartition("/")[2]) for r in rows] == [
+        (elsewhere.provider_id, "confirm"), (school["provider"].id, "drop-out")]
+
+
+
+def test_openapi_documents_the_idempotency_key_on_every_post(client):
+    doc = client.get("/api/v1/openapi.json").json
+    key = doc["components"]["parameters"]["IdempotencyKey"]
+    assert (key["name"], key["in"], key["schema"]["maxLength"]) == ("Idempotency-Key", "header", 255)
+    assert "24 hours" in key["description"] and "422" in key["description"]
+    posts = [ops["post"] for ops in doc["paths"].values() if "post" in ops]
+    assert len(posts) == 4
+    for post in posts:
+        assert {"$ref": "#/components/parameters/IdempotencyKey"} in post["parameters"]
+        assert "400" in post["responses"] and "Idempotent-Replayed" in post["responses"]["200"]["headers"]
 
 # -- token management in the portal ---------------------------------------------------------------
 
