@@ -12,4 +12,6 @@ from langjourney.testing.models import (  # noqa: F401
 from langjourney.waitlist.models import (  # noqa: F401
     AllocationEvent, AllocationPolicy, Offer, WaitlistEntry,
 )
-from langjourney.counselling.models import CounsellingRequest  # noqa: F401
+from langjourney.counselling.models import (  # noqa: F401
+    CounsellingBooking, CounsellingRequest, CounsellingSlot,
+)

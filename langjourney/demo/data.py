@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 
 from langjourney.auth import services
 from langjourney.auth.models import Provider, Role, User
+from langjourney.counselling import services as counselling
+from langjourney.counselling.models import AppointmentMode, CounsellingSlot
 from langjourney.courses import services as course_services
 from langjourney.courses.models import COURSE_LEVELS, Course, Enrolment, Mode, Programme
 from langjourney.db import utcnow
@@ -37,6 +39,10 @@ FIRST = ["Aleksandr", "Anna", "Dmitri", "Jelena", "Ivan", "Olena", "Andrii", "Na
          "Tatjana", "Maksym", "Irina", "Sergii", "Julia", "Ahmed", "Maria", "Nikolai", "Svetlana", "Bohdan"]
 LAST = ["Ivanov", "Smirnova", "Kuznetsov", "Shevchenko", "Kovalenko", "Popova", "Bondarenko", "Sokolov",
         "Melnyk", "Volkova", "Tkachenko", "Morozov", "Lebedeva", "Kravchenko", "Novikova", "Hassan"]
+# Each counsellor's appointment times: mode, place, languages.
+COUNSELLING = {"counsellor1@example.com": (AppointmentMode.IN_PERSON, "Narva, Tallinna mnt 6", ["et", "ru"]),
+               "counsellor2@example.com": (AppointmentMode.PHONE, None, ["et", "en"]),
+               "counsellor3@example.com": (AppointmentMode.VIDEO, None, ["ru", "uk", "en"])}
 HOURS = {"A1": 100, "A2": 150, "B1.1": 120, "B1.2": 130, "B2": 140, "C1": 140}
 
 
@@ -85,14 +91,14 @@ def _add_enrolments(rng: random.Random) -> int:
 
 
 def load_demo(seed: int = 2026) -> dict[str, int]:
-    """Create the demo admin, counsellors, providers with staff, 40 courses, 200 learners and seats on
-    courses for some of them.
+    """Create the demo admin, counsellors, providers with staff, 40 courses, 200 learners, seats on
+    courses for some of them and the counsellors' appointment times for the next working week.
 
     Running it again adds nothing that is already there. Returns how many rows of each were added.
     """
     rng = random.Random(seed)
     password_hash = services.hash_password(DEMO_PASSWORD)  # hashed once: scrypt is slow on purpose
-    added = {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0}
+    added = {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0, "slots": 0}
 
     added["staff"] += _ensure_staff(*ADMIN, Role.ADMIN, password_hash)
     for email, name in COUNSELLORS:
@@ -155,4 +161,27 @@ def load_demo(seed: int = 2026) -> dict[str, int]:
         added["learners"] += 1
     db.session.flush()
     added["enrolments"] = _add_enrolments(rng)
+    added["slots"] = _add_appointment_times()
+    return added
+
+
+def _add_appointment_times() -> int:
+    """Four morning appointments on each of the next five working days, for each counsellor who has no
+    upcoming time (so a later run, after the week has passed, adds a new week)."""
+    added = 0
+    days = []
+    day = counselling.in_tallinn(utcnow()).date()
+    while len(days) < 5:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            days.append(day)
+    for email, (mode, place, languages) in COUNSELLING.items():
+        counsellor = db.session.scalar(select(User).where(User.email == email))
+        if db.session.scalar(select(CounsellingSlot.id).where(CounsellingSlot.counsellor_id == counsellor.id,
+                                                              CounsellingSlot.ends_at > utcnow()).limit(1)):
+            continue
+        for day in days:
+            added += len(counselling.publish_slots(counsellor, counselling.SlotSeries(
+                day=day, start=time(10, 0), minutes=45, count=4, break_minutes=15, mode=mode, place=place,
+                languages=languages)))
     return added

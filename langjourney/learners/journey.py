@@ -9,7 +9,10 @@ from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 
 from langjourney.auth.models import User
+from langjourney.counselling import services as counselling
+from langjourney.counselling.models import AppointmentMode, CounsellingBooking
 from langjourney.courses.models import ACTIVE_STATUSES, EnrolmentStatus
+from langjourney.db import utcnow
 from langjourney.selfassess import services as selfassess
 from langjourney.testing import services as testing
 from langjourney.testing.models import AttemptStatus
@@ -60,9 +63,18 @@ def journey(learner: User) -> Journey:
     for enrolment in enrolments:
         timeline.append(Event(enrolment.accepted_at,
                               str(_l("You accepted a seat on %(title)s.", title=enrolment.course.title))))
+    bookings = counselling.bookings_of(learner)
+    timeline.extend(_appointment_events(bookings))
     timeline.sort(key=lambda e: e.at, reverse=True)
     offer = waitlist.open_offer(learner)
+    appointment = counselling.upcoming_booking(learner)
     notices = []
+    if appointment is not None:
+        notices.append(_appointment_notice(appointment))
+    cancelled = counselling.cancelled_by_counsellor(bookings)
+    if cancelled is not None:
+        notices.append(str(_l("The counsellor has cancelled your appointment on %(when)s. Please choose another "
+                              "time.", when=counselling.format_when(cancelled.slot.starts_at))))
     if offer is not None:
         notices.append(str(_l("A seat is free for you on %(title)s. Answer by %(when)s.", title=offer.course.title,
                               when=format_datetime(offer.expires_at, "short"))))
@@ -73,6 +85,9 @@ def journey(learner: User) -> Journey:
         notices.append(str(_l("Your placement test is paused. Continue it before %(when)s, or it will be "
                               "scored on the answers you have given.", when=format_datetime(deadline, "short"))))
 
+    if appointment is not None:
+        return Journey("counselling", str(_l("Counselling appointment booked")), str(_l("See your appointment")),
+                       url_for("counselling.slots"), timeline, notices)
     active = next((e for e in enrolments if e.status in ACTIVE_STATUSES), None)
     if active is not None:
         label = (_l("Enrolled on %(title)s", title=active.course.title) if active.status is EnrolmentStatus.CONFIRMED
@@ -95,3 +110,32 @@ def journey(learner: User) -> Journey:
                        str(_l("Continue the self-assessment")), url_for("selfassess.resume"), timeline, notices)
     return Journey("start", str(_l("Getting started")), str(_l("Assess your Estonian")),
                    url_for("selfassess.resume"), timeline, notices)
+
+
+def _appointment_events(bookings: list[CounsellingBooking]) -> list[Event]:
+    """Booked, cancelled (by whom) and held counselling appointments."""
+    events, now = [], utcnow()
+    for booking in bookings:
+        when = counselling.format_when(booking.slot.starts_at)
+        events.append(Event(booking.created_at, str(_l("You booked a counselling appointment for %(when)s.",
+                                                        when=when)), url_for("counselling.slots")))
+        if booking.is_cancelled_by_learner:
+            events.append(Event(booking.cancelled_at,
+                                str(_l("You cancelled the counselling appointment of %(when)s.", when=when))))
+        elif booking.cancelled_at is not None:
+            events.append(Event(booking.cancelled_at,
+                                str(_l("The counsellor cancelled the counselling appointment of %(when)s.",
+                                       when=when))))
+        elif booking.slot.ends_at <= now:
+            events.append(Event(booking.slot.starts_at, str(_l("Counselling appointment with %(name)s.",
+                                                               name=booking.slot.counsellor.full_name))))
+    return events
+
+
+def _appointment_notice(booking: CounsellingBooking) -> str:
+    slot, when = booking.slot, counselling.format_when(booking.slot.starts_at)
+    if slot.mode is AppointmentMode.PHONE:
+        return str(_l("Your counselling appointment by phone: %(when)s.", when=when))
+    if slot.mode is AppointmentMode.VIDEO:
+        return str(_l("Your counselling appointment by video call: %(when)s.", when=when))
+    return str(_l("Your counselling appointment: %(when)s, %(place)s.", when=when, place=slot.place))

@@ -16,6 +16,7 @@ from langjourney.learners.forms import ProfileForm, RetakeForm
 from langjourney.learners.journey import journey
 from langjourney.learners.models import COUNTIES, GOALS, MOTHER_TONGUES, STATUS_LABELS
 from langjourney.counselling import services as counselling
+from langjourney.counselling.views import LABELS as COUNSELLING_LABELS
 from langjourney.selfassess import services as selfassess
 from langjourney.testing import services as testing
 
@@ -67,7 +68,8 @@ def _render_staff_view(learner, retake_form, status=200):
         "learners/staff_view.html", learner=learner, labels=LABELS, sa=sa,
         sa_texts=selfassess.grid_texts(str(get_locale())) if sa else None,
         attempts=testing.attempts_of(learner), retake=testing.retake_status(learner),
-        counselling=counselling.open_request(learner),
+        counselling=counselling.open_request(learner), appointment=counselling.upcoming_booking(learner),
+        counselling_labels=COUNSELLING_LABELS,
         retake_form=retake_form), status
 
 

@@ -4,7 +4,9 @@ import pytest
 
 from langjourney.courses.services import create_api_token
 from langjourney.testing import services
-from tests.fixtures.factories import CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory
+from tests.fixtures.factories import (
+    CounsellingSlotFactory, CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory,
+)
 
 ROLES = ["anonymous", "learner", "counsellor", "provider", "provider_admin", "admin"]
 PUBLIC = set(ROLES)
@@ -50,6 +52,13 @@ ROUTES = {
     "counselling.ask": ("GET", "/counselling", {"learner"}),
     "counselling.requests": ("GET", "/staff/counselling", {"counsellor", "admin"}),
     "counselling.done": ("POST", "/staff/counselling/999999/done", {"counsellor", "admin"}, {404}),
+    "counselling.slots": ("GET", "/counselling/appointments", {"learner"}),
+    "counselling.book": ("GET", "/counselling/appointments/{slot}", {"learner"}),
+    "counselling.cancel_booking": ("POST", "/counselling/bookings/999999/cancel", {"learner"}, {404}),
+    "counselling.staff_slots": ("GET", "/staff/counselling/slots", {"counsellor", "admin"}),
+    "counselling.new_slots": ("GET", "/staff/counselling/slots/new", {"counsellor", "admin"}),
+    # Whose time may be cancelled by whom (its counsellor, admins) is tested in test_counselling.py.
+    "counselling.cancel_slot": ("GET", "/staff/counselling/slots/999999/cancel", {"counsellor", "admin"}, {404}),
     "admin.users": ("GET", "/admin/users", {"admin"}),
     "admin.create_user": ("GET", "/admin/users/new", {"admin"}),
     "admin.access_log": ("GET", "/admin/access-log", {"admin"}),
@@ -96,12 +105,12 @@ def test_every_route_is_in_the_matrix(app):
 
 
 def _resources(owner_provider, learner):
-    """A course and an enrolment of ``owner_provider`` and an API token of it."""
+    """A course and an enrolment of ``owner_provider``, an API token of it, and a counsellor's free time."""
     course = CourseFactory(provider=owner_provider)
     enrolment = EnrolmentFactory(course=course, learner=learner)
     admin = UserFactory(provider_staff=True, provider=owner_provider, is_provider_admin=True)
     token, _secret = create_api_token(admin, "Matrix")
-    return {"course": course.id, "enrolment": enrolment.id, "token": token.id}
+    return {"course": course.id, "enrolment": enrolment.id, "token": token.id, "slot": CounsellingSlotFactory().id}
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -12,9 +12,10 @@ def _count(model, *where):
 def test_demo_load_is_complete_and_idempotent(db_session, client):
     first = load_demo()
     enrolments = first.pop("enrolments")
-    assert first == {"staff": 8, "providers": 4, "courses": 40, "learners": 200}
+    assert first == {"staff": 8, "providers": 4, "courses": 40, "learners": 200, "slots": 3 * 5 * 4}
     assert 20 <= enrolments <= 30  # the adaptation window moves with today's date
-    assert load_demo() == {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0}
+    assert load_demo() == {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0,
+                           "slots": 0}
     statuses = set(db_session.scalars(select(Enrolment.status)))
     assert {EnrolmentStatus.ACCEPTED, EnrolmentStatus.CONFIRMED} <= statuses
     assert db_session.scalar(_count(User, User.role == Role.COUNSELLOR)) == 3
