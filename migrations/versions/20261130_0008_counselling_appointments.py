@@ -1,19 +1,16 @@
 """counselling appointments: the times counsellors publish and the learners' bookings of them
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30
-
-Numbered after 0007 and 0008, which other branches add; on merging, ``down_revision`` becomes the
-newest of them.
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0009'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
