@@ -1,3 +1,4 @@
+import difflib
 import re
 from datetime import timedelta
 
@@ -135,7 +136,9 @@ def test_password_reset_does_not_reveal_accounts(client, db_session):
     UserFactory(email="mari@example.com")
     known = client.post("/reset", data={"email": "mari@example.com"}, follow_redirects=True)
     unknown = client.post("/reset", data={"email": "nobody@example.com"}, follow_redirects=True)
-    assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
+    known_page, unknown_page = known.get_data(as_text=True), unknown.get_data(as_text=True)
+    assert known_page == unknown_page, "\n".join(difflib.unified_diff(
+        known_page.splitlines(), unknown_page.splitlines(), "known", "unknown", lineterm=""))
     assert db_session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
 
 
