@@ -64,9 +64,8 @@ def _after_commit(session) -> None:
 def _after_transaction_end(session, transaction) -> None:
     # Dispatch only now, when the committed transaction has given its connection back: an inline
     # job takes a connection of its own, and must not hold the request's while it waits for one.
-    if transaction.parent is None:
-        for job in session.info.pop(_READY, []):
-            dispatch(current_app._get_current_object(), job)
+    if transaction.parent is None and session.info.get(_READY):
+        dispatch(current_app._get_current_object(), *session.info.pop(_READY))
 
 
 def _after_soft_rollback(session, previous_transaction) -> None:
@@ -87,24 +86,33 @@ def redis_connection(app: Flask) -> Redis:
 
 
 def get_queue(app: Flask) -> Queue:
-    return Queue(app.config["RQ_QUEUE"], connection=redis_connection(app))
+    """The app's queue. One Redis client per app, not a new connection per job (redis-py opens new
+    connections in a forked process by itself)."""
+    queue = app.extensions.get("langjourney_queue")
+    if queue is None:
+        queue = app.extensions["langjourney_queue"] = Queue(app.config["RQ_QUEUE"], connection=redis_connection(app))
+    return queue
 
 
-def dispatch(app: Flask, job: PendingJob) -> None:
-    """Send a committed job to RQ, or run it inline when no Redis is configured."""
+def dispatch(app: Flask, *jobs: PendingJob) -> None:
+    """Send committed jobs to RQ (one round trip for all of them), or run them inline when no Redis
+    is configured."""
     if app.config["REDIS_URL"]:
         try:
-            get_queue(app).enqueue(run, job.path, *job.args, job_timeout=job.job_timeout,
-                                   retry=job.retry, description=job.path)
+            get_queue(app).enqueue_many([
+                Queue.prepare_data(run, (job.path, *job.args), timeout=job.job_timeout, retry=job.retry,
+                                   description=job.path) for job in jobs])
         except Exception:
             # The commit has happened; the reconcile jobs find the work again from the database.
-            log.exception("could not enqueue %s%r; reconcile will pick it up", job.path, job.args)
+            log.exception("could not enqueue %s; reconcile will pick them up",
+                          ", ".join(f"{job.path}{job.args!r}" for job in jobs))
         return
-    try:
-        with app.app_context():  # a fresh app context gives the job its own session
-            _call(job.path, job.args)
-    except Exception:
-        log.exception("inline job %s%r failed", job.path, job.args)
+    for job in jobs:
+        try:
+            with app.app_context():  # a fresh app context gives the job its own session
+                _call(job.path, job.args)
+        except Exception:
+            log.exception("inline job %s%r failed", job.path, job.args)
 
 
 def _call(path: str, args: tuple) -> Any:

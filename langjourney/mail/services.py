@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, NamedTuple
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -15,19 +16,36 @@ from langjourney.mail.models import MailStatus, OutboxMessage
 MAX_ATTEMPTS = 5
 
 
+class Mail(NamedTuple):
+    """One mail to queue: ``template`` rendered with ``context`` and the lazy ``subject``."""
+
+    user: Any
+    subject: Any
+    template: str
+    context: dict
+
+
 def queue_mail(user, subject, template: str, **context) -> OutboxMessage:
     """Render ``template`` (and the lazy ``subject``) in the user's language and queue the mail."""
-    with force_locale(user.locale):
-        body = render_template(template, user=user, **context)
-        subject = str(subject)
-    message = OutboxMessage(recipient=user.email, user_id=user.id, subject=subject, body=body,
-                            locale=user.locale)
-    db.session.add(message)
+    return queue_mails([Mail(user, subject, template, context)])[0]
+
+
+def queue_mails(mails: list[Mail]) -> list[OutboxMessage]:
+    """Queue several mails, each in its recipient's language, with one INSERT for all of them."""
+    messages = []
+    for mail in mails:
+        with force_locale(mail.user.locale):
+            body = render_template(mail.template, user=mail.user, **mail.context)
+            subject = str(mail.subject)
+        messages.append(OutboxMessage(recipient=mail.user.email, user_id=mail.user.id, subject=subject, body=body,
+                                      locale=mail.user.locale))
+    db.session.add_all(messages)
     db.session.flush()
     from langjourney.mail import tasks  # tasks import services; avoid the cycle at import time
 
-    enqueue(tasks.send_mail, message.id)
-    return message
+    for message in messages:
+        enqueue(tasks.send_mail, message.id)
+    return messages
 
 
 def send_message(message_id: int) -> OutboxMessage | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import date
+from functools import cache
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -20,9 +21,15 @@ DEFAULT_RULES = [{"tier": 1, "when": {"adaptation_window": True}}]
 CONDITIONS = {"adaptation_window", "status", "county", "mother_tongue"}
 
 
+@cache
+def _newest_query():
+    """Built once: building and keying a statement costs more than running it (see allocate)."""
+    return select(AllocationPolicy).order_by(AllocationPolicy.version.desc()).limit(1)
+
+
 def current_policy() -> AllocationPolicy:
     """The policy in force (the newest version); version 1 with the defaults on first use."""
-    policy = db.session.scalar(select(AllocationPolicy).order_by(AllocationPolicy.version.desc()).limit(1))
+    policy = db.session.scalar(_newest_query())
     if policy is not None:
         return policy
     try:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from langjourney.courses import services as courses
 from langjourney.courses.models import Enrolment, EnrolmentStatus
@@ -91,14 +91,14 @@ def test_policy_order_tier_then_join_time_then_lottery(db_session):
         services.join(later, course)
     with frozen_at(now - timedelta(hours=1)):
         services.join(late_priority, course)
-    ranked = [c.entry.learner_id for c in services.ranked_candidates(course, current_policy())]
+    ranked = [c.learner_id for c in services.ranked_candidates(course, current_policy())]
     assert ranked == [late_priority.id, early.id, later.id]  # adaptation programme first, then join time
     # Equal claims are ordered by the published lottery: sha256(seed:entry id), lowest first.
     policy = current_policy()
     tied = [learner() for _ in range(5)]
     with frozen_at(now):
         entries = [services.join(t, course, tier_override=1) for t in tied]
-    order = [c.entry.id for c in services.ranked_candidates(course, policy) if c.entry in entries]
+    order = [c.entry_id for c in services.ranked_candidates(course, policy) if c.entry_id in {e.id for e in entries}]
     assert order == sorted((e.id for e in entries), key=lambda i: lottery(policy, i))
 
 
@@ -162,6 +162,66 @@ def test_one_live_offer_per_learner(db_session):
     assert skipped["skipped"] == [{"entry": services.active_entries(me)[1].id, "learner": me.id,
                                    "reason": "holds_offer"}]
     assert audit() == []
+
+
+def _race_after_ranking(monkeypatch, meanwhile):
+    """Run ``meanwhile()`` right after allocate() has read and ranked the waiting learners: what
+    another transaction could do at that moment."""
+    rank = services.ranked_candidates
+
+    def ranked_then_race(course, policy):
+        ranked = rank(course, policy)
+        meanwhile()
+        return ranked
+
+    monkeypatch.setattr(services, "ranked_candidates", ranked_then_race)
+
+
+def test_a_learner_offered_a_seat_elsewhere_meanwhile_is_skipped(db_session, monkeypatch):
+    course, other = CourseFactory(capacity=1), CourseFactory(capacity=1)
+    fill(course, 1)
+    fill(other, 1)
+    first, second = learner(), learner()
+    for me, where in ((first, course), (second, course), (first, other)):
+        services.join(me, where)
+    db_session.commit()
+    entry_elsewhere = services.active_entries(first)[1]
+
+    def offer_elsewhere():  # as a concurrent allocate() of the other course would
+        db_session.add(Offer(entry_id=entry_elsewhere.id, learner_id=first.id, course_id=other.id, policy_version=1,
+                             offered_at=utcnow(), expires_at=utcnow() + timedelta(hours=48)))
+        db_session.flush()
+
+    _race_after_ranking(monkeypatch, offer_elsewhere)
+    course.capacity = 2
+    made = services.allocate(course.id)
+    [offer] = offers_of(course)
+    assert made == [offer.id] and offer.learner_id == second.id  # the unique index skipped the first
+    entry = services.active_entries(first)[0]
+    assert entry.course_id == course.id and entry.status is EntryStatus.WAITING  # still in the queue
+    event = db_session.scalars(select(AllocationEvent).where(AllocationEvent.kind == "offer",
+                                                            AllocationEvent.course_id == course.id)).one()
+    assert event.detail["skipped"] == [{"entry": entry.id, "learner": first.id, "reason": "holds_offer"}]
+
+
+def test_a_learner_who_left_the_list_meanwhile_is_skipped(db_session, monkeypatch):
+    course = CourseFactory(capacity=1)
+    fill(course, 1)
+    first, second = learner(), learner()
+    services.join(first, course)
+    services.join(second, course)
+    db_session.commit()
+    entry = services.active_entries(first)[0]
+    # Leaving takes no lock on the course, so it can land between reading the list and the offer.
+    _race_after_ranking(monkeypatch, lambda: db_session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.id == entry.id).values(status=EntryStatus.LEFT)))
+    course.capacity = 2
+    services.allocate(course.id)
+    [offer] = offers_of(course)
+    assert offer.learner_id == second.id
+    assert db_session.scalar(select(WaitlistEntry.status).where(WaitlistEntry.id == entry.id)) is EntryStatus.LEFT
+    event = db_session.scalars(select(AllocationEvent).where(AllocationEvent.kind == "offer")).one()
+    assert event.detail["skipped"] == [{"entry": entry.id, "learner": first.id, "reason": "not_waiting"}]
 
 
 def test_expiry_when_read_passes_the_seat_on_and_refuses_late_accept(client, auth, db_session):

@@ -108,7 +108,8 @@ def _expected_offers(course_id: int) -> list[int]:
     course = db.session.get(Course, course_id)
     free = course.capacity - services.live_seats(course_id)
     ranked = services.ranked_candidates(course, current_policy())
-    return [c.entry.id for c in ranked if services.ineligibility(c.entry, course) is None][:free]
+    histories = services.enrolment_histories({c.learner_id for c in ranked})
+    return [c.entry_id for c in ranked if services.ineligibility(c, course, histories[c.learner_id]) is None][:free]
 
 
 def _english(exc: DomainError) -> str:
