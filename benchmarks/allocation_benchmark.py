@@ -37,9 +37,9 @@ What it does, in order:
     does. Then the baseline again, and ``pgbench -b simple-update`` with the same number of clients
     if ``pgbench`` is installed. The ratio uses the mean of the two psycopg baselines.
 5.  Frees another ``--freed`` seats (the first ones now carry open offers).
-6.  (b) Starts ``--workers`` RQ workers (``flask --app allocation_benchmark:worker_app worker``,
-    i.e. the app's own ``flask worker`` command on ``create_app()`` from the environment plus
-    ``SERVER_NAME``, see below) on a private queue, waits until they are idle, removes the reconcile
+6.  (b) Starts ``--workers`` RQ workers (``flask --app wsgi worker``: the app's own worker command
+    on the production entry point, configured from the environment as in a deployment) on a
+    private queue, waits until they are idle, removes the reconcile
     sweep that ``flask worker`` schedules a minute ahead (it would allocate the same courses), and
     then runs, on those same workers, ``--jobs`` jobs of each kind, timing enqueue -> last job ended:
     no-op jobs (``langjourney.jobs.run`` on ``allocation_benchmark.noop``: the same app-context
@@ -54,21 +54,15 @@ Each measured run stops at ``--phase-seconds`` (twice that for (b)'s allocation 
 drains the mails) and reports the rate of the work done: at full size, (a) does not get through
 all ~1,850 courses with a freed seat in that time on a 2-core machine.
 
-What-ifs (not the reference figures): ``--what-if-eager`` preloads, on every other call of (a),
-the course's waiting entries with their learners and profiles before ``allocate`` (what eager
-loading in ``ranked_candidates`` would save); ``--worker-app allocation_benchmark:warm_worker_app``
-configures the ORM mappers in the worker before it forks; ``--profile FILE`` runs client 0 of (a)
-under pyinstrument.
+``--profile FILE`` runs client 0 of (a) under pyinstrument (not the reference figures).
 
 Mail: ``MAIL_BACKEND=null`` everywhere, so nothing is sent, but every offer still renders the mail
 and inserts an ``outbox_message`` row in allocate's transaction (part of the real cost), and its
 commit enqueues a ``send_mail`` job on Redis. In (a) those mail jobs are dropped from the private
 queue afterwards; in (b) the workers run them.
 
-``SERVER_NAME``: ``allocate`` builds the offer link with ``url_for(..., _external=True)``, which
-needs ``SERVER_NAME`` outside a request, and ``langjourney.config`` has no way to set it. So the
-benchmark's workers use ``worker_app()``: ``create_app()`` plus ``SERVER_NAME``. Run with
-``--worker-app wsgi`` to see what the production command (``flask --app wsgi worker``) does.
+``SERVER_NAME``: offer mails carry an absolute link, which a job builds from ``SERVER_NAME`` (read
+from the environment); the workers get ``SERVER_NAME=langjourney.invalid``.
 
 Workers are started once and kept for all the runs of (b) (the same workers in the same run, and no
 start-up time in the figures); they are stopped with SIGTERM at the end. RQ forks a work horse for
@@ -88,7 +82,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-SERVER_NAME_ENV = "LJ_ALLOC_BENCH_SERVER_NAME"
 SECRET = "allocation-benchmark-secret-key-not-for-production"
 LEVELS = ("A1", "A2", "B1.1", "B1.2", "B2", "C1")
 LEVEL_WEIGHTS = (30, 25, 20, 12, 8, 5)
@@ -114,26 +107,6 @@ def one_query(course_id: int) -> None:
 
     db.session.get(Course, course_id)
     db.session.rollback()
-
-
-def worker_app():
-    """``flask --app allocation_benchmark:worker_app worker``: the app from the environment (as
-    ``wsgi.py`` builds it) plus ``SERVER_NAME``, which offer mails need outside a request."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from langjourney import create_app
-
-    return create_app({"SERVER_NAME": os.environ.get(SERVER_NAME_ENV, "langjourney.invalid")})
-
-
-def warm_worker_app():
-    """What-if (``--worker-app allocation_benchmark:warm_worker_app``): ``worker_app()`` with the ORM
-    mappers configured in the worker before it forks, so work horses inherit them."""
-    from sqlalchemy.orm import configure_mappers
-
-    app = worker_app()
-    configure_mappers()
-    return app
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,24 +415,7 @@ def _statement_key(statement: str) -> str:
     return key
 
 
-def _prewarm(course_id: int) -> list:
-    """What-if: load the course's waiting entries with their learners and profiles in 3 queries, so
-    that allocate()'s lazy loads of ``entry.learner`` and ``learner.profile`` find them in the session."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from langjourney.auth.models import User
-    from langjourney.extensions import db
-    from langjourney.waitlist.models import EntryStatus, WaitlistEntry
-
-    # The caller keeps the list: the session's identity map holds its objects only weakly.
-    return db.session.scalars(select(WaitlistEntry).where(WaitlistEntry.course_id == course_id,
-                                                          WaitlistEntry.status == EntryStatus.WAITING)
-                              .options(selectinload(WaitlistEntry.learner).selectinload(User.profile))).all()
-
-
-def _allocate_client(index: int, config: dict, course_q, results, barrier, profile_path: str | None,
-                     eager: bool = False) -> None:
+def _allocate_client(index: int, config: dict, course_q, results, barrier, profile_path: str | None) -> None:
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import event, text
     from sqlalchemy.engine import Engine
@@ -501,18 +457,15 @@ def _allocate_client(index: int, config: dict, course_q, results, barrier, profi
             course_id = course_q.get()
             if course_id is None:
                 break
-            variant = eager and len(rows) % 2 == 1  # the what-if on every other call
             n0, sql0, cpu0 = stats["n"], stats["sql_s"], time.process_time()
             t0 = time.perf_counter()
-            keep = _prewarm(course_id) if variant else None
             offers = allocate(course_id)
-            del keep
             t1 = time.perf_counter()
             db.session.commit()  # enqueues one send_mail job per offer on Redis (after commit)
             t2 = time.perf_counter()
             db.session.remove()  # each call gets a fresh session, as a job does
             rows.append((course_id, len(offers), t1 - t0, t2 - t0, stats["n"] - n0, stats["sql_s"] - sql0,
-                         time.process_time() - cpu0, variant))
+                         time.process_time() - cpu0))
         ended = time.time()
         if profiler:
             profiler.stop()
@@ -521,14 +474,14 @@ def _allocate_client(index: int, config: dict, course_q, results, barrier, profi
 
 
 def run_allocate(ctx, config: dict, clients: int, course_ids: list[int], seconds: float,
-                 profile_path: str | None, eager: bool = False) -> dict:
+                 profile_path: str | None) -> dict:
     course_q = ctx.Queue()
     for cid in course_ids:
         course_q.put(cid)
     results = ctx.Queue()
     barrier = ctx.Barrier(clients + 1)
     procs = [ctx.Process(target=_allocate_client,
-                         args=(i, config, course_q, results, barrier, profile_path if i == 0 else None, eager))
+                         args=(i, config, course_q, results, barrier, profile_path if i == 0 else None))
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -596,7 +549,7 @@ def run_pgbench(info_url, clients: int, seconds: float) -> dict | None:
 def start_workers(n: int, db_url: str, redis_url: str, queue: str, app_spec: str, logdir: Path) -> list:
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "RQ_QUEUE": queue,
            "MAIL_BACKEND": "null", "SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-           SERVER_NAME_ENV: "langjourney.invalid",
+           "SERVER_NAME": "langjourney.invalid",
            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     procs = []
     for i in range(n):
@@ -783,12 +736,8 @@ def parse_args(argv=None):
     run.add_argument("--no-pgbench", action="store_true", help="skip pgbench -b simple-update")
     run.add_argument("--skip-rq", action="store_true", help="skip (b)")
     run.add_argument("--skip-inprocess", action="store_true", help="skip (a)")
-    run.add_argument("--worker-app", default="allocation_benchmark:worker_app",
-                     help="--app of the workers; 'wsgi' is the production entry point (no SERVER_NAME)")
-    run.add_argument("--what-if-eager", action="store_true",
-                     help="(a): on every other call, load the course's waiting entries with their learners and "
-                          "profiles in 3 queries before allocate() (what eager loading in ranked_candidates would "
-                          "save); the two halves are reported apart, and the seats/s of such a run is a mix")
+    run.add_argument("--worker-app", default="wsgi",
+                     help="--app of the workers (wsgi.py is the production entry point)")
     run.add_argument("--profile", metavar="FILE", default=None,
                      help="run client 0 of (a) under pyinstrument and write its text report to FILE "
                           "(slows that client; figures of such a run are not the reference ones)")
@@ -900,8 +849,7 @@ def main(argv=None) -> int:
             log(f"(a) freed {args.freed} seats on {len(courses_a)} courses; UPDATE baseline ...")
             base1 = run_update_baseline(ctx, info, args.clients, args.courses, args.baseline_seconds, 1)
             log(f"    {base1['tps']:,.0f} tx/s; allocate() on {len(courses_a)} courses with {args.clients} processes ...")
-            a = run_allocate(ctx, config, args.clients, courses_a, args.phase_seconds, args.profile,
-                             args.what_if_eager)
+            a = run_allocate(ctx, config, args.clients, courses_a, args.phase_seconds, args.profile)
             log(f"    {a['offers']} offers in {a['wall']:.1f} s; UPDATE baseline again ...")
             base2 = run_update_baseline(ctx, info, args.clients, args.courses, args.baseline_seconds, 2)
             pgb = None
@@ -943,14 +891,6 @@ def main(argv=None) -> int:
                                          "SELECT 'outbox', count(*) FROM outbox_message"))
             report.append(f"    rows written: {rows['offers']} offers, {rows['events']} allocation events, "
                           f"{rows['outbox']} outbox messages")
-            if args.what_if_eager:
-                for label, flag in (("as is", False), ("what-if, entries+learners+profiles preloaded", True)):
-                    rs = [r for r in a["rows"] if r[7] == flag]
-                    if rs:
-                        report.append(f"    {label}: {len(rs)} calls, allocate() p50 {pct([1000 * r[2] for r in rs], .5):.1f}"
-                                      f" / p95 {pct([1000 * r[2] for r in rs], .95):.1f} ms, CPU p50 "
-                                      f"{pct([1000 * r[6] for r in rs], .5):.1f} ms, statements p50 "
-                                      f"{pct([r[4] for r in rs], .5):.0f}, SQL p50 {pct([1000 * r[5] for r in rs], .5):.1f} ms")
             if args.profile:
                 report.append(f"    pyinstrument report of client 0: {args.profile}")
             log("\n".join(report))

@@ -415,6 +415,19 @@ def allocate(course_id: int) -> list[int]:
     return list(offers)
 
 
+def warm_up() -> None:
+    """Run allocate()'s reads once on ids that match nothing, so that a worker compiles them
+    before it forks its work horses (:func:`langjourney.jobs.warm_up` rolls back afterwards)."""
+    locked(Course, 0)
+    expire_due(0)
+    live_seats(0)
+    ranked_candidates(Course(id=0), current_policy())
+    enrolment_histories([0])
+    db.session.execute(_offered_entries_update(), {"entry_ids": [0]})
+    db.session.execute(_users_query(), {"user_ids": [0]})
+    url_for("waitlist.offer_link", token=_token(0, 0), _external=True)
+
+
 def reconcile() -> list[int]:
     """Expire overdue offers and list every course with a free seat and someone waiting (the
     periodic sweep that heals lost jobs, dead workers and a flushed Redis)."""
