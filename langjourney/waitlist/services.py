@@ -462,14 +462,16 @@ def offer_from_token(token: str) -> Offer | None:
 
 @cache
 def _users_query():
-    return select(User).where(User.id.in_(bindparam("user_ids", expanding=True)))
+    users = User.__table__
+    return (select(users.c.id, users.c.email, users.c.locale, users.c.full_name)
+            .where(users.c.id.in_(bindparam("user_ids", expanding=True))))
 
 
 def _queue_offer_mails(course: Course, offers: dict[int, Candidate], expires_at: datetime) -> None:
     """The mail that tells each learner of their offer (outbox rows in the offers' transaction)."""
     from langjourney.mail.services import Mail, queue_mails
 
-    learners = {user.id: user for user in db.session.scalars(
+    learners = {user.id: user for user in db.session.execute(
         _users_query(), {"user_ids": list({c.learner_id for c in offers.values()})})}
     subject = _l("A seat is free for you: %(title)s", title=course.title)
     queue_mails([Mail(learners[c.learner_id], subject, "mail/offer.txt",
