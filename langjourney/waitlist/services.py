@@ -8,11 +8,13 @@ racing the expiry sweep has exactly one winner. Every decision writes an :class:
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from operator import attrgetter
-from typing import NamedTuple
+from functools import cache, lru_cache
+from itertools import groupby
+from operator import attrgetter, itemgetter
+from typing import Iterator, NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
@@ -26,7 +28,7 @@ from sqlalchemy.orm import aliased, joinedload
 from langjourney.auth.models import User
 from langjourney.courses import services as courses
 from langjourney.courses.models import ACTIVE_STATUSES, Course, Enrolment, EnrolmentStatus
-from langjourney.courses.rules import enrolment_problems
+from langjourney.courses.rules import adaptation_cutoff, enrolment_problems
 from langjourney.db import locked
 from langjourney.errors import DomainError
 from langjourney.extensions import db
@@ -36,7 +38,7 @@ from langjourney.waitlist.clock import now
 from langjourney.waitlist.models import (
     ACTIVE_ENTRY, AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry,
 )
-from langjourney.waitlist.policy import current_policy, lottery, tier_of
+from langjourney.waitlist.policy import current_policy, lottery, tier_clause, tier_of
 
 TALLINN = ZoneInfo("Europe/Tallinn")
 
@@ -269,8 +271,8 @@ def expire_due(course_id: int | None = None) -> set[int]:
 
 
 class Candidate(NamedTuple):
-    """A waiting entry as the policy sees it: read as one lean row per entry, not as ORM objects
-    (a course has ~150 waiting entries and ``allocate`` offers two or three seats)."""
+    """A waiting entry as the policy sees it: one lean row, not ORM objects (a course has some 150
+    waiting entries and ``allocate`` offers two or three seats)."""
 
     entry_id: int
     learner_id: int
@@ -285,25 +287,37 @@ class Candidate(NamedTuple):
         return (self.tier, self.joined_at, self.lottery)
 
 
-@cache
-def _waiting_query():
-    holder = aliased(Offer)
-    return (select(WaitlistEntry.id, WaitlistEntry.learner_id, WaitlistEntry.joined_at, WaitlistEntry.tier_override,
-                   holder.id.label("offer_id"), LearnerProfile.level, LearnerProfile.status,
-                   LearnerProfile.residence_permit_date, LearnerProfile.county, LearnerProfile.mother_tongue)
-            .join(LearnerProfile, LearnerProfile.user_id == WaitlistEntry.learner_id)  # joining took a level
+@lru_cache(maxsize=32)
+def _waiting_query(tier_rules: str, default_tier: int):
+    """The course's waiting entries sorted by tier and join time, with what the rules read; one
+    statement per set of tier rules (the policy versions in use)."""
+    entry, profile, holder = WaitlistEntry.__table__, LearnerProfile.__table__, Offer.__table__.alias("holder")
+    tier = tier_clause(json.loads(tier_rules), default_tier, profile, entry.c.tier_override).label("tier")
+    return (select(entry.c.id, entry.c.learner_id, entry.c.joined_at, tier, holder.c.id.label("offer_id"),
+                   profile.c.level, profile.c.status, profile.c.residence_permit_date, profile.c.county,
+                   profile.c.mother_tongue)
+            .join(profile, profile.c.user_id == entry.c.learner_id)  # joining a list took a level
             # At most one row: a learner holds one open offer at a time (a partial unique index).
-            .outerjoin(holder, and_(holder.learner_id == WaitlistEntry.learner_id, holder.status == OfferStatus.OPEN))
-            .where(WaitlistEntry.course_id == bindparam("course_id"), WaitlistEntry.status == EntryStatus.WAITING))
+            .outerjoin(holder, and_(holder.c.learner_id == entry.c.learner_id, holder.c.status == OfferStatus.OPEN))
+            .where(entry.c.course_id == bindparam("course_id"), entry.c.status == EntryStatus.WAITING)
+            .order_by(tier, entry.c.joined_at))
 
 
-def ranked_candidates(course: Course, policy) -> list[Candidate]:
-    """The course's waiting entries in policy order: tier, then join time, then the lottery."""
-    today = _today()
-    rows = db.session.execute(_waiting_query(), {"course_id": course.id})
-    candidates = [Candidate(row.id, row.learner_id, row.joined_at, tier_of(policy, row, today, row.tier_override),
-                            lottery(policy, row.id), row.offer_id is not None, row) for row in rows]
-    return sorted(candidates, key=attrgetter("claim"))
+def ranked_candidates(course: Course, policy) -> Iterator[Candidate]:
+    """The course's waiting entries in policy order: tier, then join time, then the lottery.
+
+    Lazily: ``allocate`` reads only as far as it offers seats. The database sorts by tier (the
+    rules as SQL, :func:`~langjourney.waitlist.policy.tier_clause`) and join time; entries tied on
+    both are put in lottery order here.
+    """
+    rows = db.session.execute(_waiting_query(json.dumps(policy.tier_rules, sort_keys=True), policy.default_tier),
+                              {"course_id": course.id, "cutoff": adaptation_cutoff(_today())})
+    try:
+        for _, tied in groupby(rows, key=itemgetter(3, 2)):  # (tier, joined_at)
+            yield from sorted((Candidate(row.id, row.learner_id, row.joined_at, row.tier, lottery(policy, row.id),
+                                         row.offer_id is not None, row) for row in tied), key=attrgetter("lottery"))
+    finally:
+        rows.close()
 
 
 @cache
@@ -385,16 +399,20 @@ def allocate(course_id: int) -> list[int]:
         return []
     policy = current_policy()
     moment = now()
-    ranked = ranked_candidates(course, policy)
+    candidates = ranked_candidates(course, policy)
     offers: dict[int, Candidate] = {}  # offer id -> candidate, in policy order
-    skipped, events, examined = [], [], 0
-    while len(offers) < free and examined < len(ranked):
+    skipped, events = [], []
+    while len(offers) < free:
         # The next learners in policy order, up to as many not holding an offer as there are seats
         # left: their histories in one query, then their offers in one statement.
         batch, need = [], free - len(offers)
-        while examined < len(ranked) and sum(not c.holds_offer for c in batch) < need:
-            batch.append(ranked[examined])
-            examined += 1
+        for candidate in candidates:
+            batch.append(candidate)
+            need -= not candidate.holds_offer
+            if need == 0:
+                break
+        if not batch:
+            break
         histories = enrolment_histories({c.learner_id for c in batch if not c.holds_offer})
         reasons = {c.entry_id: ineligibility(c, course, histories.get(c.learner_id, [])) for c in batch}
         outcome = _take_seats([c for c in batch if reasons[c.entry_id] is None], course, policy, moment)
@@ -421,7 +439,7 @@ def warm_up() -> None:
     locked(Course, 0)
     expire_due(0)
     live_seats(0)
-    ranked_candidates(Course(id=0), current_policy())
+    list(ranked_candidates(Course(id=0), current_policy()))
     enrolment_histories([0])
     db.session.execute(_offered_entries_update(), {"entry_ids": [0]})
     db.session.execute(_users_query(), {"user_ids": [0]})
@@ -496,12 +514,15 @@ def position(entry: WaitlistEntry) -> Position:
     """Where the learner stands on this waitlist, and an estimated wait from the course's history."""
     course = entry.course
     policy = current_policy()
-    ranked = ranked_candidates(course, policy)
-    mine = next((c for c in ranked if c.entry_id == entry.id), None)
-    tier = mine.tier if mine else tier_of(policy, entry.learner.profile, _today(), entry.tier_override)
-    if mine is None:
-        return Position(entry, None, tier, 0, 0.0, None)
-    before = [c for c in ranked if c.claim < mine.claim]
+    before, mine = [], None
+    for candidate in ranked_candidates(course, policy):
+        if candidate.entry_id == entry.id:
+            mine = candidate
+            break
+        before.append(candidate)
+    if mine is None:  # not waiting (an offer is open, or it has ended)
+        return Position(entry, None, tier_of(policy, entry.learner.profile, _today(), entry.tier_override),
+                        0, 0.0, None)
     histories = enrolment_histories({c.learner_id for c in before if not c.holds_offer})
     ahead = [c for c in before if ineligibility(c, course, histories.get(c.learner_id, [])) is None]
     freed = db.session.scalar(select(func.count()).select_from(AllocationEvent).where(
@@ -509,4 +530,4 @@ def position(entry: WaitlistEntry) -> Position:
         AllocationEvent.at >= now() - timedelta(weeks=8))) or 0
     weekly = freed / 8
     estimate = (len(ahead) + 1) / weekly if weekly else None
-    return Position(entry, len(ahead) + 1, tier, len(ahead), weekly, estimate)
+    return Position(entry, len(ahead) + 1, mine.tier, len(ahead), weekly, estimate)
