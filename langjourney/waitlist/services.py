@@ -306,18 +306,16 @@ def _waiting_query(tier_rules: str, default_tier: int):
 def ranked_candidates(course: Course, policy) -> Iterator[Candidate]:
     """The course's waiting entries in policy order: tier, then join time, then the lottery.
 
-    Lazily: ``allocate`` reads only as far as it offers seats. The database sorts by tier (the
-    rules as SQL, :func:`~langjourney.waitlist.policy.tier_clause`) and join time; entries tied on
-    both are put in lottery order here.
+    The database sorts by tier (the rules as SQL, :func:`~langjourney.waitlist.policy.tier_clause`)
+    and join time; entries tied on both are put in lottery order here, lazily: ``allocate`` looks
+    only as far as it offers seats. (The rows are all fetched at once, so that what allocate
+    writes meanwhile cannot reach a cursor still being read.)
     """
     rows = db.session.execute(_waiting_query(json.dumps(policy.tier_rules, sort_keys=True), policy.default_tier),
-                              {"course_id": course.id, "cutoff": adaptation_cutoff(_today())})
-    try:
-        for _, tied in groupby(rows, key=itemgetter(3, 2)):  # (tier, joined_at)
-            yield from sorted((Candidate(row.id, row.learner_id, row.joined_at, row.tier, lottery(policy, row.id),
-                                         row.offer_id is not None, row) for row in tied), key=attrgetter("lottery"))
-    finally:
-        rows.close()
+                              {"course_id": course.id, "cutoff": adaptation_cutoff(_today())}).all()
+    for _, tied in groupby(rows, key=itemgetter(3, 2)):  # (tier, joined_at)
+        yield from sorted((Candidate(row.id, row.learner_id, row.joined_at, row.tier, lottery(policy, row.id),
+                                     row.offer_id is not None, row) for row in tied), key=attrgetter("lottery"))
 
 
 @cache
