@@ -413,18 +413,23 @@ def run_update_baseline(ctx, info: str, clients: int, n_courses: int, seconds: f
 def _statement_key(statement: str) -> str:
     import re
 
-    s = " ".join(statement.split())
-    verb = s.split(" ", 1)[0].upper()
+    full = " ".join(statement.split())
+    outer = full
+    while re.search(r"\([^()]*\)", outer):  # without its subqueries (EXISTS, counts): the outer statement
+        outer = re.sub(r"\([^()]*\)", "", outer)
+    verb = full.split(" ", 1)[0].upper()
     if verb in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
         return verb
-    table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', s, re.I)
-    where = re.search(r'WHERE\s+\(?"?(\w+)"?\.(\w+)', s, re.I)
+    pattern = r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?'
+    table = re.search(pattern, outer, re.I) or re.search(pattern, full, re.I)
+    where_pattern = r'WHERE\s+\(?"?(\w+)"?\.(\w+)'
+    where = re.search(where_pattern, outer, re.I) or re.search(where_pattern, full, re.I)
     key = f"{verb} {table.group(1) if table else '?'}"
-    if verb == "SELECT" and "count(" in s.lower():
+    if verb == "SELECT" and "count(" in full.lower():
         key = f"SELECT count {table.group(1) if table else '?'}"
     if where:
         key += f" WHERE {where.group(2)}"
-    if "FOR UPDATE" in s.upper():
+    if "FOR UPDATE" in full.upper():
         key += " FOR UPDATE"
     return key
 
