@@ -11,9 +11,9 @@ entries and 5,000 freed seats:
 
 This script prints figures and ratios; it never fails on a time.
 
-    .venv/bin/python benchmarks/allocation_benchmark.py                  # full size (~10 min)
+    .venv/bin/python benchmarks/allocation_benchmark.py                  # full size (~2-4 min)
     .venv/bin/python benchmarks/allocation_benchmark.py --learners 20000 --courses 200 \\
-        --entries 30000 --freed 500                                       # a tenth (~1-2 min)
+        --entries 30000 --freed 500                                       # a tenth (~1-1.5 min)
     .venv/bin/python benchmarks/allocation_benchmark.py --help
 
 What it does, in order:
@@ -34,26 +34,27 @@ What it does, in order:
     ``--baseline-seconds``. Then the same number of processes (processes, not threads: allocate is
     CPU-bound Python, so threads would serialise on the GIL) call ``allocate(course_id)`` + commit
     for every course with a freed seat, each in its own transaction and its own session, as a job
-    does. Then the baseline again, and ``pgbench -b simple-update`` with the same number of clients
+    does; before the clock starts, each warms up as ``flask worker`` does (``jobs.warm_up``) and
+    connects, so that the figures are a long-running process's. Then the baseline again, and ``pgbench -b simple-update`` with the same number of clients
     if ``pgbench`` is installed. The ratio uses the mean of the two psycopg baselines.
 5.  Frees another ``--freed`` seats (the first ones now carry open offers).
 6.  (b) Starts ``--workers`` RQ workers (``flask --app allocation_benchmark:worker_app worker``:
     the app's own worker command on ``create_app()``, configured from the environment as in a
     deployment; see ``worker_app``) on a private queue, waits until they are idle, removes the
-    reconcile
-    sweep that ``flask worker`` schedules a minute ahead (it would allocate the same courses), and
-    then runs, on those same workers, ``--jobs`` jobs of each kind, timing enqueue -> last job ended:
-    no-op jobs (``langjourney.jobs.run`` on ``allocation_benchmark.noop``: the same app-context
-    wrapper as every job; run before and after the others, the ratio uses the mean), one-query jobs (a reference: one ORM query, what any job that touches
-    the database pays in a fresh work horse) and allocation jobs
+    reconcile sweep that ``flask worker`` schedules a minute ahead (it would allocate the same
+    courses), and then runs, on those same workers, ``--jobs`` jobs of each kind, timing enqueue ->
+    last job ended: no-op jobs (``langjourney.jobs.run`` on ``allocation_benchmark.noop``: the same
+    app-context wrapper as every job; run before and after the others, the ratio uses the mean),
+    one-query jobs (a reference: one ORM query, what any job that touches the database pays in a
+    fresh work horse) and allocation jobs
     (``run('langjourney.waitlist.tasks.allocate', course_id)``, courses sampled from those with a
     freed seat, leaving out any that (a) did not reach). An allocation job queues one offer mail job
     per offer onto the same queue (the outbox); the run waits until the queue is drained and reports
     allocation jobs/s both up to the last allocation job and up to the last mail job.
 
 Each measured run stops at ``--phase-seconds`` (twice that for (b)'s allocation run, which also
-drains the mails) and reports the rate of the work done: at full size, (a) does not get through
-all ~1,850 courses with a freed seat in that time on a 2-core machine.
+drains the mails) and reports the rate of the work done (the first version of allocate did not get
+through all ~1,850 courses with a freed seat in that time at full size; it now takes ~12 s).
 
 ``--profile FILE`` runs client 0 of (a) under pyinstrument (not the reference figures).
 
