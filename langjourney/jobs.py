@@ -146,9 +146,9 @@ def warm_up(app: Flask, *statements: Callable[[], Any]) -> None:
     redo before its job could start: import the job modules, configure the ORM mappers, load every
     language's translations, locale data and time zone, compile the mail templates, let SQLAlchemy
     meet the database (its dialect reads the server's settings on the first connection), and run
-    ``statements``: read-only functions that put the hot jobs' compiled statements in the engine's
-    cache, in one transaction that is rolled back. The connections are closed at the end, so that
-    none crosses the fork.
+    ``statements``: functions that run the hot jobs' statements on ids that match nothing, so that
+    their compiled forms are in the engine's cache, in one transaction that is rolled back. The
+    connections are closed at the end, so that none crosses the fork.
 
     RQ forks a work horse per job and the horse inherits all of this; without it every allocation
     job spent some 40 ms of CPU getting there (see benchmarks/README.md).

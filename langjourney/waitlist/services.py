@@ -436,8 +436,9 @@ def allocate(course_id: int) -> list[int]:
 
 
 def warm_up() -> None:
-    """Run allocate()'s reads once on ids that match nothing, so that a worker compiles them
-    before it forks its work horses (:func:`langjourney.jobs.warm_up` rolls back afterwards)."""
+    """Run allocate()'s statements once on ids that match nothing (the inserts aside), so that a
+    worker compiles them before it forks its work horses (:func:`langjourney.jobs.warm_up` rolls
+    back afterwards)."""
     locked(Course, 0)
     expire_due(0)
     live_seats(0)
