@@ -11,9 +11,9 @@ entries and 5,000 freed seats:
 
 This script prints figures and ratios; it never fails on a time.
 
-    .venv/bin/python benchmarks/allocation_benchmark.py                  # full size (~10 min)
+    .venv/bin/python benchmarks/allocation_benchmark.py                  # full size (~2-4 min)
     .venv/bin/python benchmarks/allocation_benchmark.py --learners 20000 --courses 200 \\
-        --entries 30000 --freed 500                                       # a tenth (~1-2 min)
+        --entries 30000 --freed 500                                       # a tenth (~1-1.5 min)
     .venv/bin/python benchmarks/allocation_benchmark.py --help
 
 What it does, in order:
@@ -34,41 +34,37 @@ What it does, in order:
     ``--baseline-seconds``. Then the same number of processes (processes, not threads: allocate is
     CPU-bound Python, so threads would serialise on the GIL) call ``allocate(course_id)`` + commit
     for every course with a freed seat, each in its own transaction and its own session, as a job
-    does. Then the baseline again, and ``pgbench -b simple-update`` with the same number of clients
+    does; before the clock starts, each warms up as ``flask worker`` does (``jobs.warm_up``) and
+    connects, so that the figures are a long-running process's. Then the baseline again, and ``pgbench -b simple-update`` with the same number of clients
     if ``pgbench`` is installed. The ratio uses the mean of the two psycopg baselines.
 5.  Frees another ``--freed`` seats (the first ones now carry open offers).
-6.  (b) Starts ``--workers`` RQ workers (``flask --app allocation_benchmark:worker_app worker``,
-    i.e. the app's own ``flask worker`` command on ``create_app()`` from the environment plus
-    ``SERVER_NAME``, see below) on a private queue, waits until they are idle, removes the reconcile
-    sweep that ``flask worker`` schedules a minute ahead (it would allocate the same courses), and
-    then runs, on those same workers, ``--jobs`` jobs of each kind, timing enqueue -> last job ended:
-    no-op jobs (``langjourney.jobs.run`` on ``allocation_benchmark.noop``: the same app-context
-    wrapper as every job; run before and after the others, the ratio uses the mean), one-query jobs (a reference: one ORM query, what any job that touches
-    the database pays in a fresh work horse) and allocation jobs
+6.  (b) Starts ``--workers`` RQ workers (``flask --app allocation_benchmark:worker_app worker``:
+    the app's own worker command on ``create_app()``, configured from the environment as in a
+    deployment; see ``worker_app``) on a private queue, waits until they are idle, removes the
+    reconcile sweep that ``flask worker`` schedules a minute ahead (it would allocate the same
+    courses), and then runs, on those same workers, ``--jobs`` jobs of each kind, timing enqueue ->
+    last job ended: no-op jobs (``langjourney.jobs.run`` on ``allocation_benchmark.noop``: the same
+    app-context wrapper as every job; run before and after the others, the ratio uses the mean),
+    one-query jobs (a reference: one ORM query, what any job that touches the database pays in a
+    fresh work horse) and allocation jobs
     (``run('langjourney.waitlist.tasks.allocate', course_id)``, courses sampled from those with a
     freed seat, leaving out any that (a) did not reach). An allocation job queues one offer mail job
     per offer onto the same queue (the outbox); the run waits until the queue is drained and reports
     allocation jobs/s both up to the last allocation job and up to the last mail job.
 
 Each measured run stops at ``--phase-seconds`` (twice that for (b)'s allocation run, which also
-drains the mails) and reports the rate of the work done: at full size, (a) does not get through
-all ~1,850 courses with a freed seat in that time on a 2-core machine.
+drains the mails) and reports the rate of the work done (the first version of allocate did not get
+through all ~1,850 courses with a freed seat in that time at full size; it now takes ~12 s).
 
-What-ifs (not the reference figures): ``--what-if-eager`` preloads, on every other call of (a),
-the course's waiting entries with their learners and profiles before ``allocate`` (what eager
-loading in ``ranked_candidates`` would save); ``--worker-app allocation_benchmark:warm_worker_app``
-configures the ORM mappers in the worker before it forks; ``--profile FILE`` runs client 0 of (a)
-under pyinstrument.
+``--profile FILE`` runs client 0 of (a) under pyinstrument (not the reference figures).
 
 Mail: ``MAIL_BACKEND=null`` everywhere, so nothing is sent, but every offer still renders the mail
 and inserts an ``outbox_message`` row in allocate's transaction (part of the real cost), and its
 commit enqueues a ``send_mail`` job on Redis. In (a) those mail jobs are dropped from the private
 queue afterwards; in (b) the workers run them.
 
-``SERVER_NAME``: ``allocate`` builds the offer link with ``url_for(..., _external=True)``, which
-needs ``SERVER_NAME`` outside a request, and ``langjourney.config`` has no way to set it. So the
-benchmark's workers use ``worker_app()``: ``create_app()`` plus ``SERVER_NAME``. Run with
-``--worker-app wsgi`` to see what the production command (``flask --app wsgi worker``) does.
+``SERVER_NAME``: offer mails carry an absolute link, which a job builds from ``SERVER_NAME`` (read
+from the environment); the workers get ``SERVER_NAME=langjourney.invalid``.
 
 Workers are started once and kept for all the runs of (b) (the same workers in the same run, and no
 start-up time in the figures); they are stopped with SIGTERM at the end. RQ forks a work horse for
@@ -88,7 +84,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-SERVER_NAME_ENV = "LJ_ALLOC_BENCH_SERVER_NAME"
 SECRET = "allocation-benchmark-secret-key-not-for-production"
 LEVELS = ("A1", "A2", "B1.1", "B1.2", "B2", "C1")
 LEVEL_WEIGHTS = (30, 25, 20, 12, 8, 5)
@@ -117,23 +112,16 @@ def one_query(course_id: int) -> None:
 
 
 def worker_app():
-    """``flask --app allocation_benchmark:worker_app worker``: the app from the environment (as
-    ``wsgi.py`` builds it) plus ``SERVER_NAME``, which offer mails need outside a request."""
+    """The workers' ``--app``: ``create_app()`` with the configuration from the environment, as
+    ``wsgi.py`` builds it. Loading it through this module imports the module in the worker before
+    it forks, as ``flask worker`` does with the app's own job modules; with ``--app wsgi`` every
+    work horse would import it again to run a no-op job (some 30 ms, measured), and the no-op
+    baseline would be slower than RQ really is."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from langjourney import create_app
 
-    return create_app({"SERVER_NAME": os.environ.get(SERVER_NAME_ENV, "langjourney.invalid")})
-
-
-def warm_worker_app():
-    """What-if (``--worker-app allocation_benchmark:warm_worker_app``): ``worker_app()`` with the ORM
-    mappers configured in the worker before it forks, so work horses inherit them."""
-    from sqlalchemy.orm import configure_mappers
-
-    app = worker_app()
-    configure_mappers()
-    return app
+    return create_app()
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,49 +414,39 @@ def run_update_baseline(ctx, info: str, clients: int, n_courses: int, seconds: f
 def _statement_key(statement: str) -> str:
     import re
 
-    s = " ".join(statement.split())
-    verb = s.split(" ", 1)[0].upper()
+    full = " ".join(statement.split())
+    outer = full
+    while re.search(r"\([^()]*\)", outer):  # without its subqueries (EXISTS, counts): the outer statement
+        outer = re.sub(r"\([^()]*\)", "", outer)
+    verb = full.split(" ", 1)[0].upper()
     if verb in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
         return verb
-    table = re.search(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', s, re.I)
-    where = re.search(r'WHERE\s+\(?"?(\w+)"?\.(\w+)', s, re.I)
+    pattern = r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?'
+    table = re.search(pattern, outer, re.I) or re.search(pattern, full, re.I)
+    where_pattern = r'WHERE\s+\(?"?(\w+)"?\.(\w+)'
+    where = re.search(where_pattern, outer, re.I) or re.search(where_pattern, full, re.I)
     key = f"{verb} {table.group(1) if table else '?'}"
-    if verb == "SELECT" and "count(" in s.lower():
+    if verb == "SELECT" and "count(" in full.lower():
         key = f"SELECT count {table.group(1) if table else '?'}"
     if where:
         key += f" WHERE {where.group(2)}"
-    if "FOR UPDATE" in s.upper():
+    if "FOR UPDATE" in full.upper():
         key += " FOR UPDATE"
     return key
 
 
-def _prewarm(course_id: int) -> list:
-    """What-if: load the course's waiting entries with their learners and profiles in 3 queries, so
-    that allocate()'s lazy loads of ``entry.learner`` and ``learner.profile`` find them in the session."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from langjourney.auth.models import User
-    from langjourney.extensions import db
-    from langjourney.waitlist.models import EntryStatus, WaitlistEntry
-
-    # The caller keeps the list: the session's identity map holds its objects only weakly.
-    return db.session.scalars(select(WaitlistEntry).where(WaitlistEntry.course_id == course_id,
-                                                          WaitlistEntry.status == EntryStatus.WAITING)
-                              .options(selectinload(WaitlistEntry.learner).selectinload(User.profile))).all()
-
-
-def _allocate_client(index: int, config: dict, course_q, results, barrier, profile_path: str | None,
-                     eager: bool = False) -> None:
+def _allocate_client(index: int, config: dict, course_q, results, barrier, profile_path: str | None) -> None:
     sys.path.insert(0, str(ROOT))
     from sqlalchemy import event, text
     from sqlalchemy.engine import Engine
 
     from langjourney import create_app
     from langjourney.extensions import db
+    from langjourney.jobs import warm_up
+    from langjourney.waitlist import services
     from langjourney.waitlist.services import allocate
 
-    stats = {"n": 0, "sql_s": 0.0, "by_key": {}}
+    stats = {"n": 0, "sql_s": 0.0, "by_statement": {}}
 
     def before(conn, cursor, statement, parameters, context, executemany):
         conn.info["bench_t0"] = time.perf_counter()
@@ -477,14 +455,18 @@ def _allocate_client(index: int, config: dict, course_q, results, barrier, profi
         dt = time.perf_counter() - conn.info.pop("bench_t0", time.perf_counter())
         stats["n"] += 1
         stats["sql_s"] += dt
-        key = _statement_key(statement)
-        n, t = stats["by_key"].get(key, (0, 0.0))
-        stats["by_key"][key] = (n + 1, t + dt)
+        # Grouped by kind after the run: classifying each statement here would add to the timing.
+        n, t = stats["by_statement"].get(statement, (0, 0.0))
+        stats["by_statement"][statement] = (n + 1, t + dt)
 
     app = create_app(config)
+    # Measure the steady state of a long-running process, not its first calls: warm up as
+    # ``flask worker`` does before forking (locale data, mail templates, allocate's statements),
+    # and connect, outside the timing.
+    warm_up(app, services.warm_up)
     rows = []
     with app.app_context():
-        db.session.execute(text("SELECT 1"))  # connect and warm up outside the timing
+        db.session.execute(text("SELECT 1"))
         db.session.remove()
         event.listen(Engine, "before_cursor_execute", before)
         event.listen(Engine, "after_cursor_execute", after)
@@ -501,34 +483,35 @@ def _allocate_client(index: int, config: dict, course_q, results, barrier, profi
             course_id = course_q.get()
             if course_id is None:
                 break
-            variant = eager and len(rows) % 2 == 1  # the what-if on every other call
             n0, sql0, cpu0 = stats["n"], stats["sql_s"], time.process_time()
             t0 = time.perf_counter()
-            keep = _prewarm(course_id) if variant else None
             offers = allocate(course_id)
-            del keep
             t1 = time.perf_counter()
             db.session.commit()  # enqueues one send_mail job per offer on Redis (after commit)
             t2 = time.perf_counter()
             db.session.remove()  # each call gets a fresh session, as a job does
             rows.append((course_id, len(offers), t1 - t0, t2 - t0, stats["n"] - n0, stats["sql_s"] - sql0,
-                         time.process_time() - cpu0, variant))
+                         time.process_time() - cpu0))
         ended = time.time()
         if profiler:
             profiler.stop()
             Path(profile_path).write_text(profiler.output_text(unicode=True, color=False, show_all=False))
-    results.put({"index": index, "rows": rows, "started": started, "ended": ended, "by_key": stats["by_key"]})
+    by_key: dict[str, tuple[int, float]] = {}
+    for statement, (n, t) in stats["by_statement"].items():
+        a, b = by_key.get(_statement_key(statement), (0, 0.0))
+        by_key[_statement_key(statement)] = (a + n, b + t)
+    results.put({"index": index, "rows": rows, "started": started, "ended": ended, "by_key": by_key})
 
 
 def run_allocate(ctx, config: dict, clients: int, course_ids: list[int], seconds: float,
-                 profile_path: str | None, eager: bool = False) -> dict:
+                 profile_path: str | None) -> dict:
     course_q = ctx.Queue()
     for cid in course_ids:
         course_q.put(cid)
     results = ctx.Queue()
     barrier = ctx.Barrier(clients + 1)
     procs = [ctx.Process(target=_allocate_client,
-                         args=(i, config, course_q, results, barrier, profile_path if i == 0 else None, eager))
+                         args=(i, config, course_q, results, barrier, profile_path if i == 0 else None))
              for i in range(clients)]
     for p in procs:
         p.start()
@@ -596,7 +579,7 @@ def run_pgbench(info_url, clients: int, seconds: float) -> dict | None:
 def start_workers(n: int, db_url: str, redis_url: str, queue: str, app_spec: str, logdir: Path) -> list:
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "RQ_QUEUE": queue,
            "MAIL_BACKEND": "null", "SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
-           SERVER_NAME_ENV: "langjourney.invalid",
+           "SERVER_NAME": "langjourney.invalid",
            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     procs = []
     for i in range(n):
@@ -784,11 +767,8 @@ def parse_args(argv=None):
     run.add_argument("--skip-rq", action="store_true", help="skip (b)")
     run.add_argument("--skip-inprocess", action="store_true", help="skip (a)")
     run.add_argument("--worker-app", default="allocation_benchmark:worker_app",
-                     help="--app of the workers; 'wsgi' is the production entry point (no SERVER_NAME)")
-    run.add_argument("--what-if-eager", action="store_true",
-                     help="(a): on every other call, load the course's waiting entries with their learners and "
-                          "profiles in 3 queries before allocate() (what eager loading in ranked_candidates would "
-                          "save); the two halves are reported apart, and the seats/s of such a run is a mix")
+                     help="--app of the workers (see worker_app; 'wsgi' is the production entry point, whose work "
+                          "horses import this module for every reference job)")
     run.add_argument("--profile", metavar="FILE", default=None,
                      help="run client 0 of (a) under pyinstrument and write its text report to FILE "
                           "(slows that client; figures of such a run are not the reference ones)")
@@ -900,8 +880,7 @@ def main(argv=None) -> int:
             log(f"(a) freed {args.freed} seats on {len(courses_a)} courses; UPDATE baseline ...")
             base1 = run_update_baseline(ctx, info, args.clients, args.courses, args.baseline_seconds, 1)
             log(f"    {base1['tps']:,.0f} tx/s; allocate() on {len(courses_a)} courses with {args.clients} processes ...")
-            a = run_allocate(ctx, config, args.clients, courses_a, args.phase_seconds, args.profile,
-                             args.what_if_eager)
+            a = run_allocate(ctx, config, args.clients, courses_a, args.phase_seconds, args.profile)
             log(f"    {a['offers']} offers in {a['wall']:.1f} s; UPDATE baseline again ...")
             base2 = run_update_baseline(ctx, info, args.clients, args.courses, args.baseline_seconds, 2)
             pgb = None
@@ -943,14 +922,6 @@ def main(argv=None) -> int:
                                          "SELECT 'outbox', count(*) FROM outbox_message"))
             report.append(f"    rows written: {rows['offers']} offers, {rows['events']} allocation events, "
                           f"{rows['outbox']} outbox messages")
-            if args.what_if_eager:
-                for label, flag in (("as is", False), ("what-if, entries+learners+profiles preloaded", True)):
-                    rs = [r for r in a["rows"] if r[7] == flag]
-                    if rs:
-                        report.append(f"    {label}: {len(rs)} calls, allocate() p50 {pct([1000 * r[2] for r in rs], .5):.1f}"
-                                      f" / p95 {pct([1000 * r[2] for r in rs], .95):.1f} ms, CPU p50 "
-                                      f"{pct([1000 * r[6] for r in rs], .5):.1f} ms, statements p50 "
-                                      f"{pct([r[4] for r in rs], .5):.0f}, SQL p50 {pct([1000 * r[5] for r in rs], .5):.1f} ms")
             if args.profile:
                 report.append(f"    pyinstrument report of client 0: {args.profile}")
             log("\n".join(report))

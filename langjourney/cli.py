@@ -166,14 +166,14 @@ def courses_remind_overdue(today):
 def worker_command(burst):
     """Run an RQ worker (with its scheduler) for LangJourney's jobs. Needs REDIS_URL."""
     from langjourney.jobs import run_worker
-
+    from langjourney.waitlist import services as waitlist
     from langjourney.waitlist.tasks import schedule_reconcile
 
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inline and no worker is needed.")
     if not burst:
         schedule_reconcile()  # the waitlist's periodic sweep; each run schedules the next
-    run_worker(current_app._get_current_object(), burst=burst)
+    run_worker(current_app._get_current_object(), burst=burst, warm_ups=(waitlist.warm_up,))
 
 
 def init_cli(app: Flask) -> None:

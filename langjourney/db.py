@@ -4,6 +4,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from datetime import datetime, timezone
+from functools import cache
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event
 from sqlalchemy.orm import DeclarativeBase
@@ -146,9 +147,15 @@ def locked(model, ident):
     """Read one row for update: ``SELECT … FOR UPDATE`` on PostgreSQL (on SQLite the IMMEDIATE
     transaction already holds the lock), replacing whatever stale copy the session had. None if
     there is no such row."""
-    from sqlalchemy import select
-
     from langjourney.extensions import db
 
-    return db.session.execute(select(model).where(model.id == ident).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    return db.session.execute(_lock_query(model), {"ident": ident}).scalar_one_or_none()
+
+
+@cache
+def _lock_query(model):
+    """Built once per model: building and keying a statement costs more than running this one."""
+    from sqlalchemy import bindparam, select
+
+    return (select(model).where(model.id == bindparam("ident")).with_for_update()
+            .execution_options(populate_existing=True))

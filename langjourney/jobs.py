@@ -8,11 +8,15 @@ is recoverable from the database (see the reconcile jobs of each feature).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
+import pkgutil
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from flask import Flask, current_app
+from flask_babel import force_locale, format_datetime, get_translations
 from redis import Redis
 from rq import Queue, Retry, Worker
 from sqlalchemy import event
@@ -64,9 +68,8 @@ def _after_commit(session) -> None:
 def _after_transaction_end(session, transaction) -> None:
     # Dispatch only now, when the committed transaction has given its connection back: an inline
     # job takes a connection of its own, and must not hold the request's while it waits for one.
-    if transaction.parent is None:
-        for job in session.info.pop(_READY, []):
-            dispatch(current_app._get_current_object(), job)
+    if transaction.parent is None and session.info.get(_READY):
+        dispatch(current_app._get_current_object(), *session.info.pop(_READY))
 
 
 def _after_soft_rollback(session, previous_transaction) -> None:
@@ -87,24 +90,33 @@ def redis_connection(app: Flask) -> Redis:
 
 
 def get_queue(app: Flask) -> Queue:
-    return Queue(app.config["RQ_QUEUE"], connection=redis_connection(app))
+    """The app's queue. One Redis client per app, not a new connection per job (redis-py opens new
+    connections in a forked process by itself)."""
+    queue = app.extensions.get("langjourney_queue")
+    if queue is None:
+        queue = app.extensions["langjourney_queue"] = Queue(app.config["RQ_QUEUE"], connection=redis_connection(app))
+    return queue
 
 
-def dispatch(app: Flask, job: PendingJob) -> None:
-    """Send a committed job to RQ, or run it inline when no Redis is configured."""
+def dispatch(app: Flask, *jobs: PendingJob) -> None:
+    """Send committed jobs to RQ (one round trip for all of them), or run them inline when no Redis
+    is configured."""
     if app.config["REDIS_URL"]:
         try:
-            get_queue(app).enqueue(run, job.path, *job.args, job_timeout=job.job_timeout,
-                                   retry=job.retry, description=job.path)
+            get_queue(app).enqueue_many([
+                Queue.prepare_data(run, (job.path, *job.args), timeout=job.job_timeout, retry=job.retry,
+                                   description=job.path) for job in jobs])
         except Exception:
             # The commit has happened; the reconcile jobs find the work again from the database.
-            log.exception("could not enqueue %s%r; reconcile will pick it up", job.path, job.args)
+            log.exception("could not enqueue %s; reconcile will pick them up",
+                          ", ".join(f"{job.path}{job.args!r}" for job in jobs))
         return
-    try:
-        with app.app_context():  # a fresh app context gives the job its own session
-            _call(job.path, job.args)
-    except Exception:
-        log.exception("inline job %s%r failed", job.path, job.args)
+    for job in jobs:
+        try:
+            with app.app_context():  # a fresh app context gives the job its own session
+                _call(job.path, job.args)
+        except Exception:
+            log.exception("inline job %s%r failed", job.path, job.args)
 
 
 def _call(path: str, args: tuple) -> Any:
@@ -129,13 +141,51 @@ def run(path: str, *args: Any) -> Any:
             db.session.remove()
 
 
-def run_worker(app: Flask, burst: bool = False) -> bool:
-    """Run an RQ worker with its scheduler on the app's queue (``flask worker``)."""
+def warm_up(app: Flask, *statements: Callable[[], Any]) -> None:
+    """Do once, in the worker before it forks its work horses, what each horse would otherwise
+    redo before its job could start: import the job modules, configure the ORM mappers, load every
+    language's translations, locale data and time zone, compile the mail templates, let SQLAlchemy
+    meet the database (its dialect reads the server's settings on the first connection), and run
+    ``statements``: functions that run the hot jobs' statements on ids that match nothing, so that
+    their compiled forms are in the engine's cache, in one transaction that is rolled back. The
+    connections are closed at the end, so that none crosses the fork.
+
+    RQ forks a work horse per job and the horse inherits all of this; without it every allocation
+    job spent some 40 ms of CPU getting there (see benchmarks/README.md).
+    """
+    import langjourney
+
+    for feature in pkgutil.iter_modules(langjourney.__path__):  # the modules that hold the jobs
+        if feature.ispkg and importlib.util.find_spec(f"langjourney.{feature.name}.tasks"):
+            importlib.import_module(f"langjourney.{feature.name}.tasks")
+    configure_mappers()
+    with app.app_context():
+        for language in app.config["LANGUAGES"]:
+            with force_locale(language):
+                get_translations()
+                format_datetime(datetime.now(timezone.utc), "short")  # the locale's data and the time zone
+        for name in app.jinja_env.list_templates(filter_func=lambda name: name.startswith("mail/")):
+            app.jinja_env.get_template(name)
+        try:
+            for prepare in statements:
+                prepare()
+        except Exception:  # only a head start: the jobs meet the same problem and report it
+            log.warning("warming up the worker's database statements failed", exc_info=True)
+        finally:
+            db.session.rollback()
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+def run_worker(app: Flask, burst: bool = False, warm_ups: tuple[Callable[[], Any], ...] = ()) -> bool:
+    """Run an RQ worker with its scheduler on the app's queue (``flask worker``); ``warm_ups`` are
+    passed to :func:`warm_up`."""
     global _worker_app
     if not app.config["REDIS_URL"]:
         raise RuntimeError("REDIS_URL is not set: jobs run inline and no worker is needed")
     _worker_app = app
-    configure_mappers()  # once, before the work horses fork, not again in every job
+    warm_up(app, *warm_ups)
     queue = get_queue(app)
     worker = Worker([queue], connection=queue.connection)
     return worker.work(burst=burst, with_scheduler=True)

@@ -8,7 +8,7 @@ learner, a level once).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
@@ -46,6 +46,20 @@ def in_adaptation_window(profile: LearnerProfile, today: date) -> bool:
     if profile.residence_permit_date is not None:
         return today < _years_later(profile.residence_permit_date, ADAPTATION_YEARS)
     return profile.status in ADAPTATION_WITHOUT_PERMIT_DATE
+
+
+def adaptation_cutoff(today: date) -> date:
+    """The earliest residence permit date inside the adaptation window on ``today``: for a learner
+    with a permit date, :func:`in_adaptation_window` holds exactly when that date is on or after
+    this one (so that a database can test it)."""
+    # The end of the window moves with the permit date and never back, so the permit dates in
+    # the window are those from some day on; start near it and step to it.
+    day = _years_later(today, -ADAPTATION_YEARS)
+    while not today < _years_later(day, ADAPTATION_YEARS):
+        day += timedelta(days=1)
+    while today < _years_later(day - timedelta(days=1), ADAPTATION_YEARS):
+        day -= timedelta(days=1)
+    return day
 
 
 def preferred_programme(profile: LearnerProfile, today: date) -> Programme:

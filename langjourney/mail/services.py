@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, NamedTuple
 
 from flask import current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from langjourney.db import locked, utcnow
 from langjourney.extensions import db
@@ -15,19 +16,45 @@ from langjourney.mail.models import MailStatus, OutboxMessage
 MAX_ATTEMPTS = 5
 
 
+class Mail(NamedTuple):
+    """One mail to queue: ``template`` rendered with ``context`` and the lazy ``subject``."""
+
+    user: Any
+    subject: Any
+    template: str
+    context: dict
+
+
 def queue_mail(user, subject, template: str, **context) -> OutboxMessage:
     """Render ``template`` (and the lazy ``subject``) in the user's language and queue the mail."""
-    with force_locale(user.locale):
-        body = render_template(template, user=user, **context)
-        subject = str(subject)
-    message = OutboxMessage(recipient=user.email, user_id=user.id, subject=subject, body=body,
-                            locale=user.locale)
+    message = OutboxMessage(**_outbox_row(Mail(user, subject, template, context)))
     db.session.add(message)
     db.session.flush()
     from langjourney.mail import tasks  # tasks import services; avoid the cycle at import time
 
     enqueue(tasks.send_mail, message.id)
     return message
+
+
+def queue_mails(mails: list[Mail]) -> list[int]:
+    """Queue several mails, each in its recipient's language, with one INSERT for all of them;
+    returns the outbox rows' ids. (``user`` needs only ``id``, ``email``, ``locale`` and what the
+    template reads.)"""
+    table = OutboxMessage.__table__
+    ids = db.session.scalars(insert(table).returning(table.c.id), [_outbox_row(mail) for mail in mails]).all()
+    from langjourney.mail import tasks
+
+    for message_id in ids:
+        enqueue(tasks.send_mail, message_id)
+    return ids
+
+
+def _outbox_row(mail: Mail) -> dict:
+    with force_locale(mail.user.locale):
+        body = render_template(mail.template, user=mail.user, **mail.context)
+        subject = str(mail.subject)
+    return {"recipient": mail.user.email, "user_id": mail.user.id, "subject": subject, "body": body,
+            "locale": mail.user.locale}
 
 
 def send_message(message_id: int) -> OutboxMessage | None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import date
+from functools import cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Date, String, and_, bindparam, case, func, literal, not_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 
-from langjourney.courses.rules import in_adaptation_window
+from langjourney.courses.rules import ADAPTATION_WITHOUT_PERMIT_DATE, in_adaptation_window
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import LearnerProfile
@@ -20,9 +21,15 @@ DEFAULT_RULES = [{"tier": 1, "when": {"adaptation_window": True}}]
 CONDITIONS = {"adaptation_window", "status", "county", "mother_tongue"}
 
 
+@cache
+def _newest_query():
+    """Built once: building and keying a statement costs more than running it (see allocate)."""
+    return select(AllocationPolicy).order_by(AllocationPolicy.version.desc()).limit(1)
+
+
 def current_policy() -> AllocationPolicy:
     """The policy in force (the newest version); version 1 with the defaults on first use."""
-    policy = db.session.scalar(select(AllocationPolicy).order_by(AllocationPolicy.version.desc()).limit(1))
+    policy = db.session.scalar(_newest_query())
     if policy is not None:
         return policy
     try:
@@ -89,6 +96,29 @@ def tier_of(policy: AllocationPolicy, profile: LearnerProfile, today: date, over
         if all(_holds(k, v, profile, today) for k, v in rule["when"].items()):
             return rule["tier"]
     return policy.default_tier
+
+
+def tier_clause(tier_rules: list, default_tier: int, profile, override):
+    """:func:`tier_of` as an SQL expression, for sorting in the database: a policy's rules and
+    default tier over ``profile``, the ``learner_profile`` table (or an alias), and ``override``,
+    the entry's tier override column. Today enters as the bind parameter ``cutoff``
+    (:func:`~langjourney.courses.rules.adaptation_cutoff`). The two must agree; the tests compare
+    them over every kind of condition."""
+    whens = [(and_(*(_condition(name, value, profile) for name, value in rule["when"].items())), rule["tier"])
+             for rule in tier_rules]
+    return func.coalesce(override, case(*whens, else_=default_tier) if whens else literal(default_tier))
+
+
+def _condition(name: str, value, profile):
+    """One condition of a tier rule in SQL (:func:`_holds`); never NULL."""
+    if name == "adaptation_window":
+        permit = profile.c.residence_permit_date
+        window = case((permit.is_not(None), permit >= bindparam("cutoff", type_=Date)),
+                      else_=profile.c.status.in_(ADAPTATION_WITHOUT_PERMIT_DATE))
+        return window if value else not_(window)
+    # The stored strings, compared as such: a rule may name a status that does not exist.
+    column = type_coerce(profile.c.status, String) if name == "status" else profile.c[name]
+    return column.in_(value)  # the columns are NOT NULL
 
 
 def lottery(policy: AllocationPolicy, entry_id: int) -> str:

@@ -153,3 +153,24 @@ def test_releasing_a_savepoint_does_not_run_jobs(db_session):
     assert _providers() == {"Vahepealne OÜ"}  # the job did not run at the savepoint's release
     db_session.commit()
     assert _providers() == {"Vahepealne OÜ", "Alles ootel OÜ"}
+
+
+def test_worker_warm_up_writes_nothing_and_keeps_no_connection(live_app):
+    """What ``flask worker`` does before forking: a head start for the work horses, nothing more."""
+    from langjourney.waitlist import services
+    from langjourney.waitlist.models import AllocationPolicy
+
+    jobs.warm_up(live_app, services.warm_up)  # on an empty database: the default policy is not created
+    assert db.engine.pool.checkedout() == 0  # no connection to inherit across the fork
+    assert db.session.scalar(select(func.count()).select_from(AllocationPolicy)) == 0
+
+
+def test_worker_warm_up_failing_is_only_logged(live_app, monkeypatch):
+    def broken():
+        raise RuntimeError("no database yet")
+
+    warnings = []
+    monkeypatch.setattr(jobs.log, "warning", lambda message, *args, **kwargs: warnings.append(message))
+    jobs.warm_up(live_app, broken)  # the worker starts anyway
+    assert warnings == ["warming up the worker's database statements failed"]
+    assert db.engine.pool.checkedout() == 0

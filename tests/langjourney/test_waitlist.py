@@ -2,16 +2,19 @@
 triggers, the audit, the replay command, and races between real connections."""
 from __future__ import annotations
 
+import itertools
 import json
 import threading
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from langjourney.courses import services as courses
 from langjourney.courses.models import Enrolment, EnrolmentStatus
+from langjourney.courses.rules import adaptation_cutoff, in_adaptation_window
 from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
@@ -20,8 +23,10 @@ from langjourney.mail.models import OutboxMessage
 from langjourney.waitlist import services
 from langjourney.waitlist.audit import audit
 from langjourney.waitlist.clock import frozen_at
-from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry
-from langjourney.waitlist.policy import current_policy, lottery
+from langjourney.waitlist.models import (
+    AllocationEvent, AllocationPolicy, EntryStatus, Offer, OfferStatus, WaitlistEntry,
+)
+from langjourney.waitlist.policy import DEFAULT_RULES, current_policy, lottery, tier_of
 from tests.fixtures.factories import CourseFactory, UserFactory
 
 
@@ -91,15 +96,66 @@ def test_policy_order_tier_then_join_time_then_lottery(db_session):
         services.join(later, course)
     with frozen_at(now - timedelta(hours=1)):
         services.join(late_priority, course)
-    ranked = [c.entry.learner_id for c in services.ranked_candidates(course, current_policy())]
+    ranked = [c.learner_id for c in services.ranked_candidates(course, current_policy())]
     assert ranked == [late_priority.id, early.id, later.id]  # adaptation programme first, then join time
     # Equal claims are ordered by the published lottery: sha256(seed:entry id), lowest first.
     policy = current_policy()
     tied = [learner() for _ in range(5)]
     with frozen_at(now):
         entries = [services.join(t, course, tier_override=1) for t in tied]
-    order = [c.entry.id for c in services.ranked_candidates(course, policy) if c.entry in entries]
+    order = [c.entry_id for c in services.ranked_candidates(course, policy) if c.entry_id in {e.id for e in entries}]
     assert order == sorted((e.id for e in entries), key=lambda i: lottery(policy, i))
+
+
+def test_adaptation_cutoff_splits_the_permit_dates_exactly():
+    """The database tests "in the adaptation window" as permit date >= the cutoff."""
+    day = date(2023, 12, 20)
+    while day < date(2029, 3, 10):  # two 29 Februaries, as today and as the permit date
+        cutoff = adaptation_cutoff(day)
+        for permit in [cutoff + timedelta(days=n) for n in range(-3, 4)] + [date(2024, 2, 29), date(2020, 2, 29)]:
+            profile = SimpleNamespace(residence_permit_date=permit, status=LearnerStatus.NEW_IMMIGRANT)
+            assert in_adaptation_window(profile, day) == (permit >= cutoff), (day, permit)
+        day += timedelta(days=1)
+
+
+TIER_RULES = [
+    [],
+    DEFAULT_RULES,
+    [{"tier": 3, "when": {"adaptation_window": False}}],
+    [{"tier": 1, "when": {"adaptation_window": True, "status": ["new_immigrant"]}},
+     {"tier": 2, "when": {"status": ["returnee", "no_such_status"]}},
+     {"tier": 4, "when": {"county": ["tartu"], "mother_tongue": ["uk"]}}],
+    [{"tier": 1, "when": {"county": []}}, {"tier": 5, "when": {"mother_tongue": ["ru"]}}],
+]
+
+
+@pytest.mark.parametrize("rules", TIER_RULES)
+def test_the_database_ranks_as_the_policy_does(db_session, rules):
+    """ranked_candidates sorts by the tier rules in SQL: the same tiers as tier_of, and the same
+    order as sorting (tier, join time, lottery) here, around the window's edge on 29 February."""
+    today = datetime(2028, 2, 29, 12, tzinfo=timezone.utc)
+    cutoff = adaptation_cutoff(today.date())
+    course = CourseFactory(capacity=1, start_date=date(2028, 4, 3))
+    fill(course, 1)
+    entries = {}
+    with frozen_at(today):
+        profiles = [(status, permit) for status, permit in itertools.product(
+            LearnerStatus, [None, cutoff - timedelta(days=1), cutoff, cutoff + timedelta(days=400)])
+            if permit is not None or status is not LearnerStatus.NEW_IMMIGRANT]  # a check constraint
+        for n, (status, permit) in enumerate(profiles):
+            me = learner(status=status, residence_permit_date=permit, county=("harju", "tartu")[n % 2],
+                         mother_tongue=("ru", "uk")[n // 2 % 2])
+            # Some join at the same moment, some with an override, so ties and overrides occur.
+            with frozen_at(today - timedelta(hours=n % 3)):
+                entry = services.join(me, course, tier_override=3 if n % 7 == 0 else None)
+            entries[entry.id] = (me.profile, entry)
+        policy = AllocationPolicy(version=2, tier_rules=rules, default_tier=2, lottery_seed="equal claims")
+        ranked = list(services.ranked_candidates(course, policy))
+    expected = {entry_id: tier_of(policy, profile, today.date(), entry.tier_override)
+                for entry_id, (profile, entry) in entries.items()}
+    assert {c.entry_id: c.tier for c in ranked} == expected
+    assert [c.entry_id for c in ranked] == sorted(
+        entries, key=lambda i: (expected[i], entries[i][1].joined_at, lottery(policy, i)))
 
 
 def test_seat_freed_goes_to_the_best_claim_and_decline_passes_it_on(db_session):
@@ -162,6 +218,66 @@ def test_one_live_offer_per_learner(db_session):
     assert skipped["skipped"] == [{"entry": services.active_entries(me)[1].id, "learner": me.id,
                                    "reason": "holds_offer"}]
     assert audit() == []
+
+
+def _race_after_ranking(monkeypatch, meanwhile):
+    """Run ``meanwhile()`` right after allocate() has read and ranked the waiting learners: what
+    another transaction could do at that moment."""
+    rank = services.ranked_candidates
+
+    def ranked_then_race(course, policy):
+        ranked = list(rank(course, policy))
+        meanwhile()
+        return iter(ranked)
+
+    monkeypatch.setattr(services, "ranked_candidates", ranked_then_race)
+
+
+def test_a_learner_offered_a_seat_elsewhere_meanwhile_is_skipped(db_session, monkeypatch):
+    course, other = CourseFactory(capacity=1), CourseFactory(capacity=1)
+    fill(course, 1)
+    fill(other, 1)
+    first, second = learner(), learner()
+    for me, where in ((first, course), (second, course), (first, other)):
+        services.join(me, where)
+    db_session.commit()
+    entry_elsewhere = services.active_entries(first)[1]
+
+    def offer_elsewhere():  # as a concurrent allocate() of the other course would
+        db_session.add(Offer(entry_id=entry_elsewhere.id, learner_id=first.id, course_id=other.id, policy_version=1,
+                             offered_at=utcnow(), expires_at=utcnow() + timedelta(hours=48)))
+        db_session.flush()
+
+    _race_after_ranking(monkeypatch, offer_elsewhere)
+    course.capacity = 2
+    made = services.allocate(course.id)
+    [offer] = offers_of(course)
+    assert made == [offer.id] and offer.learner_id == second.id  # the unique index skipped the first
+    entry = services.active_entries(first)[0]
+    assert entry.course_id == course.id and entry.status is EntryStatus.WAITING  # still in the queue
+    event = db_session.scalars(select(AllocationEvent).where(AllocationEvent.kind == "offer",
+                                                            AllocationEvent.course_id == course.id)).one()
+    assert event.detail["skipped"] == [{"entry": entry.id, "learner": first.id, "reason": "holds_offer"}]
+
+
+def test_a_learner_who_left_the_list_meanwhile_is_skipped(db_session, monkeypatch):
+    course = CourseFactory(capacity=1)
+    fill(course, 1)
+    first, second = learner(), learner()
+    services.join(first, course)
+    services.join(second, course)
+    db_session.commit()
+    entry = services.active_entries(first)[0]
+    # Leaving takes no lock on the course, so it can land between reading the list and the offer.
+    _race_after_ranking(monkeypatch, lambda: db_session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.id == entry.id).values(status=EntryStatus.LEFT)))
+    course.capacity = 2
+    services.allocate(course.id)
+    [offer] = offers_of(course)
+    assert offer.learner_id == second.id
+    assert db_session.scalar(select(WaitlistEntry.status).where(WaitlistEntry.id == entry.id)) is EntryStatus.LEFT
+    event = db_session.scalars(select(AllocationEvent).where(AllocationEvent.kind == "offer")).one()
+    assert event.detail["skipped"] == [{"entry": entry.id, "learner": first.id, "reason": "not_waiting"}]
 
 
 def test_expiry_when_read_passes_the_seat_on_and_refuses_late_accept(client, auth, db_session):

@@ -112,8 +112,9 @@ def _expected_offers(course_id: int) -> list[int]:
     """The entries one run of ``allocate`` would offer the course's free seats to, in policy order."""
     course = db.session.get(Course, course_id)
     free = course.capacity - services.live_seats(course_id)
-    ranked = services.ranked_candidates(course, current_policy())
-    return [c.entry.id for c in ranked if services.ineligibility(c.entry, course) is None][:free]
+    ranked = list(services.ranked_candidates(course, current_policy()))
+    histories = services.enrolment_histories({c.learner_id for c in ranked})
+    return [c.entry_id for c in ranked if services.ineligibility(c, course, histories[c.learner_id]) is None][:free]
 
 
 def _english(exc: DomainError) -> str:
