@@ -44,6 +44,7 @@ import argparse
 import dataclasses
 import json
 import math
+import functools
 import os
 import random
 import re
@@ -111,11 +112,14 @@ def extend_content(n_items: int) -> int:
 
 
 def server_app():
-    """The gunicorn entry point of the HTTP benchmark: ``wsgi.py``'s ``create_app()`` (configured
-    from the environment) plus the bank's copy items in the content index of each worker."""
+    """The gunicorn entry point of the HTTP benchmark: what ``wsgi.py`` does (``create_app()``,
+    configured from the environment, and ``prepare_web_process()``) plus the bank's copy items in
+    the content index of each worker."""
     from langjourney import create_app
+    from langjourney.ops.process import prepare_web_process
 
     app = create_app()
+    prepare_web_process()
     extend_content(int(os.environ.get("BENCH_BANK_ITEMS", "1000")))
     add_reference_endpoint(app)
     return app
@@ -631,12 +635,15 @@ def free_port() -> int:
 
 
 def wrk_run(url: str, args, extra: list[str] | None = None, duration: float | None = None,
-            script_args: list[str] | None = None) -> dict:
+            script_args: list[str] | None = None, pgid: int | None = None) -> dict:
+    """One wrk run; with ``pgid``, also the server's CPU time per completed request."""
     cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections),
            "-d", f"{max(1, round(duration or args.duration))}s", "--timeout", "5s", "--latency", *(extra or []), url]
     if script_args:
         cmd += ["--", *script_args]
+    cpu = server_cpu_ms(pgid) if pgid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=(duration or args.duration) + 30)
+    cpu = server_cpu_ms(pgid) - cpu if pgid else float("nan")
     text = out.stdout + out.stderr
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
     total = re.search(r"(\d+) requests in", text)
@@ -649,7 +656,21 @@ def wrk_run(url: str, args, extra: list[str] | None = None, duration: float | No
         print(f"  wrk gave no figures (exit {out.returncode}): {text.strip()[:500]}")
     return {"rps": float(rps.group(1)) if rps else float("nan"), "requests": int(total.group(1)) if total else 0,
             "lat": lat, "non_ok": int(non_ok.group(1)) if non_ok else 0,
-            "errors": errors.group(1) if errors else "", "lua": lua.group(1) if lua else "", "raw": text}
+            "errors": errors.group(1) if errors else "",
+            "cpu_ms": cpu / int(total.group(1)) if total and int(total.group(1)) else float("nan"), "lua": lua.group(1) if lua else "", "raw": text}
+
+
+def server_cpu_ms(pgid: int) -> float:
+    """CPU time (user + system) used so far by the processes of the server's process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def http_learners(app, url: str, n: int, test_len: int) -> list[dict]:
@@ -739,6 +760,7 @@ def http(args) -> None:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_ready(base + "/healthz", server)
+            wrk_run_server = functools.partial(wrk_run, pgid=server.pid)
             lua = tmp / "answer.lua"
             lua.write_text(LUA)
             data = tmp / "learners.lua"
@@ -746,7 +768,7 @@ def http(args) -> None:
             def answer_run(duration):
                 left = write_lua_data(data, app, learners, args.test_length)
                 before = count_responses(url)
-                r = wrk_run(base + "/test/answer", args, ["-s", str(lua)], duration=duration,
+                r = wrk_run_server(base + "/test/answer", args, ["-s", str(lua)], duration=duration,
                             script_args=[str(args.threads), str(data), USER_AGENT])
                 r["real"] = settled_count(url) - before
                 r["left_before"] = left
@@ -754,21 +776,21 @@ def http(args) -> None:
 
             # Warm both workers (content parsing, the engine bank, templates) before measuring.
             answer_run(3)
-            wrk_run(base + "/healthz", args, duration=2)
+            wrk_run_server(base + "/healthz", args, duration=2)
             # Trivial and answer runs alternate (T A T A ... T): each answer run is compared with the
             # mean of the trivial runs on either side, which evens out drift in the machine's load.
-            trivial = [wrk_run(base + "/healthz", args)]
+            trivial = [wrk_run_server(base + "/healthz", args)]
             answers, references, reference_trivial = [], [], []
             for _ in range(args.rounds):
                 answers.append(answer_run(args.duration))
-                trivial.append(wrk_run(base + "/healthz", args))
+                trivial.append(wrk_run_server(base + "/healthz", args))
             # The yardstick of the issue, a plain update-and-insert endpoint, between trivial runs too.
             post = tmp / "post.lua"
             post.write_text('wrk.method = "POST"\n')
             reference_trivial.append(trivial[-1])
             for _ in range(args.rounds):
-                references.append(wrk_run(base + "/bench/update-insert", args, ["-s", str(post)]))
-                reference_trivial.append(wrk_run(base + "/healthz", args))
+                references.append(wrk_run_server(base + "/bench/update-insert", args, ["-s", str(post)]))
+                reference_trivial.append(wrk_run_server(base + "/healthz", args))
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -785,7 +807,7 @@ def http(args) -> None:
 
         def line(label, r):
             print(f"  {label:<24} {r['rps']:8.1f} req/s  ({r['requests']} requests, latency p50 "
-                  f"{r['lat'].get('50%', '?')}, p99 {r['lat'].get('99%', '?')}"
+                  f"{r['lat'].get('50%', '?')}, p99 {r['lat'].get('99%', '?')}; server CPU {r['cpu_ms']:.2f} ms/request"
                   + (f", non-2xx/3xx {r['non_ok']}" if r["non_ok"] else "")
                   + (f", socket errors {r['errors']}" if r["errors"] else "") + ")")
 

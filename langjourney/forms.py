@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import TypeVar
 
+from babel.support import Translations
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField
+from wtforms.i18n import messages_path
 from wtforms.fields.choices import SelectChoice
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -13,6 +18,21 @@ from langjourney.errors import DomainError
 from langjourney.extensions import db
 
 T = TypeVar("T")
+
+
+@lru_cache(maxsize=None)
+def _wtforms_translations(locale: str) -> Translations:
+    return Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class Form(FlaskForm):
+    """The base of every form: Flask-WTF's, with CSRF, whose built-in messages ("Not a valid
+    integer value.") come in the request's language from a catalogue read once per language.
+    (Flask-WTF reads WTForms' catalogue from disk again in every request that builds a form.)"""
+
+    class Meta:
+        def get_translations(self, form):
+            return _wtforms_translations(str(get_locale()))
 
 
 def choices(mapping: Mapping, blank: bool = False) -> list[SelectChoice]:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from langjourney.auth.models import Role
 from langjourney.auth.services import MIN_PASSWORD_LENGTH
-from langjourney.forms import choices
+from langjourney.forms import Form, choices
 from langjourney.learners.forms import ProfileForm
 
 ROLE_LABELS = {
@@ -36,7 +35,7 @@ def _new_password_fields():
     return password, confirm
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(_l("E-mail"), filters=[_strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL)])
     password = PasswordField(_l("Password"), validators=[DataRequired(_REQUIRED)])
     remember = BooleanField(_l("Keep me signed in on this device"))
@@ -50,15 +49,15 @@ class RegistrationForm(ProfileForm):
         validators=[DataRequired(_l("You must agree to the processing of your data to register."))])
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(Form):
     email = EmailField(_l("E-mail"), filters=[_strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password, password_confirm = _new_password_fields()
 
 
-class StaffUserForm(FlaskForm):
+class StaffUserForm(Form):
     email = EmailField(_l("E-mail"), filters=[_strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL), Length(max=254)])
     full_name = StringField(_l("Full name"), validators=[DataRequired(_REQUIRED), Length(max=200)])
     role = SelectField(_l("Role"), choices=choices(

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
@@ -11,7 +10,7 @@ from langjourney.counselling.models import LANGUAGE_LABELS, MODE_LABELS, Appoint
 from langjourney.counselling.services import (
     APPOINTMENT_MINUTES, BREAK_MINUTES, MAX_SLOTS_AT_ONCE, SlotFilters, SlotSeries,
 )
-from langjourney.forms import MultiCheckboxField, choices
+from langjourney.forms import Form, MultiCheckboxField, choices
 
 _REQUIRED = _l("This field is required.")
 MODE_CHOICES = {mode.value: label for mode, label in MODE_LABELS.items()}
@@ -25,7 +24,7 @@ def _any(mapping) -> list[SelectChoice]:
     return [SelectChoice("", _l("— any —")), *choices(mapping)]
 
 
-class CounsellingForm(FlaskForm):
+class CounsellingForm(Form):
     message = TextAreaField(_l("What would you like to talk about?"), validators=[
         DataRequired(_REQUIRED), Length(max=1000, message=_l("Write at most 1000 characters."))])
     contact_times = StringField(_l("When can a counsellor call or write to you?"), validators=[
@@ -33,7 +32,7 @@ class CounsellingForm(FlaskForm):
         description=_l("For example: weekdays after 17:00."))
 
 
-class SlotSeriesForm(FlaskForm):
+class SlotSeriesForm(Form):
     """Counsellors publish one or more consecutive appointment times on a day."""
 
     day = DateField(_l("Date"), validators=[InputRequired(_REQUIRED)])
@@ -59,13 +58,13 @@ class SlotSeriesForm(FlaskForm):
                           languages=self.languages.data or [])
 
 
-class CancelSlotForm(FlaskForm):
+class CancelSlotForm(Form):
     reason = TextAreaField(_l("Reason (sent to the learner)"), validators=[
         Optional(), Length(max=300, message=_l("Write at most 300 characters."))],
         description=_l("Optional. For example: the counsellor is ill."))
 
 
-class SlotFilterForm(FlaskForm):
+class SlotFilterForm(Form):
     """The learners' filters of free times: a GET form, so a filtered list can be bookmarked."""
 
     class Meta:
@@ -80,7 +79,7 @@ class SlotFilterForm(FlaskForm):
                            mode=AppointmentMode(self.mode.data) if self.mode.data in MODE_CHOICES else None)
 
 
-class BookingForm(FlaskForm):
+class BookingForm(Form):
     language = SelectField(_l("Language of the appointment"), validators=[DataRequired(_REQUIRED)])
     phone = StringField(_l("Your phone number"), validators=[
         Optional(), Regexp(r"^\+?[0-9 ()-]{5,20}$", message=_l("Enter a phone number, for example +372 5123 4567."))],

@@ -6,7 +6,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
@@ -17,7 +16,7 @@ from langjourney.counselling.forms import (
 from langjourney.counselling.models import LANGUAGE_LABELS, MODE_LABELS, CounsellingSlot
 from langjourney.db import utcnow
 from langjourney.extensions import db
-from langjourney.forms import run_service
+from langjourney.forms import Form, run_service
 
 bp = Blueprint("counselling", __name__)
 LABELS = {"modes": MODE_LABELS, "languages": LANGUAGE_LABELS}
@@ -31,7 +30,7 @@ def when_filter(moment) -> str:
 
 def _button(action, success: str, target: str):
     """Run one service on a button press: commit and flash, or roll back and flash why not."""
-    form = FlaskForm()
+    form = Form()
     if not form.validate_on_submit():
         abort(400)
     if run_service(form, action)[0]:
@@ -67,7 +66,7 @@ def slots():
         is_filtered=any(request.args.get(name) for name in ("language", "mode")),
         any_free=bool(free) or (booking is None and services.has_free_slots()),
         can_cancel=booking is not None and services.can_cancel(booking),
-        pending=services.open_request(current_user), form=FlaskForm(), labels=LABELS)
+        pending=services.open_request(current_user), form=Form(), labels=LABELS)
 
 
 @bp.route("/counselling/appointments/<int:slot_id>", methods=["GET", "POST"])
@@ -111,13 +110,13 @@ def cancel_booking(booking_id: int):
 @bp.get("/staff/counselling")
 @role_required(Role.COUNSELLOR, Role.ADMIN)
 def requests():
-    return render_template("counselling/requests.html", requests=services.open_requests(), form=FlaskForm())
+    return render_template("counselling/requests.html", requests=services.open_requests(), form=Form())
 
 
 @bp.post("/staff/counselling/<int:request_id>/done")
 @role_required(Role.COUNSELLOR, Role.ADMIN)
 def done(request_id: int):
-    form = FlaskForm()
+    form = Form()
     if not form.validate_on_submit():
         abort(400)
     if run_service(form, lambda: services.mark_handled(request_id, current_user))[0]:

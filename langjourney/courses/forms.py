@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField, TimeField,
@@ -14,14 +13,14 @@ from langjourney.courses.models import (
     Programme,
 )
 from langjourney.courses.services import CatalogueFilters, CourseData
-from langjourney.forms import MultiCheckboxField, choices
+from langjourney.forms import Form, MultiCheckboxField, choices
 from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
 
 _REQUIRED = _l("This field is required.")
 LEVEL_CHOICES = {level: level for level in COURSE_LEVELS}
 
 
-class CourseForm(FlaskForm):
+class CourseForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(_REQUIRED), Length(max=200)])
     level = SelectField(_l("Level"), choices=choices(LEVEL_CHOICES, blank=True), validators=[DataRequired(_REQUIRED)])
     programme = SelectField(_l("Programme"), choices=choices({p.value: label for p, label in PROGRAMME_LABELS.items()}),
@@ -67,7 +66,7 @@ class CourseForm(FlaskForm):
         self.support_language.data = course.support_language or "none"
 
 
-class CatalogueFilterForm(FlaskForm):
+class CatalogueFilterForm(Form):
     """The catalogue's filters: a GET form, so results can be bookmarked and shared."""
 
     class Meta:
@@ -96,11 +95,11 @@ class CatalogueFilterForm(FlaskForm):
                                 programme=Programme(programme) if programme else None)
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     confirm_note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=2000)])
 
 
-class MismatchForm(FlaskForm):
+class MismatchForm(Form):
     suggested_level = SelectField(_l("The level that seems right"), choices=choices(LEVEL_CHOICES, blank=True),
                                   validators=[Optional()])
     mismatch_note = TextAreaField(_l("What did you notice?"), validators=[Optional(), Length(max=2000)])
@@ -109,7 +108,7 @@ class MismatchForm(FlaskForm):
 OUTCOMES = {EnrolmentStatus.COMPLETED.value: _l("Completed"), EnrolmentStatus.DROPPED_OUT.value: _l("Dropped out")}
 
 
-class OutcomeForm(FlaskForm):
+class OutcomeForm(Form):
     outcome = SelectField(_l("Outcome"), choices=choices(OUTCOMES, blank=True), validators=[DataRequired(_REQUIRED)])
     attendance_percent = IntegerField(_l("Attendance, percent"), validators=[
         Optional(), NumberRange(0, 100, _l("Enter a percentage between 0 and 100."))])
@@ -119,10 +118,10 @@ class OutcomeForm(FlaskForm):
     outcome_note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=2000)])
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file."))])
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     name = StringField(_l("Name of the token"), validators=[DataRequired(_REQUIRED), Length(max=100)],
                        description=_l("For example the system that will use it."))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
 from langjourney.auth.services import log_access
-from langjourney.forms import form_error, run_service
+from langjourney.forms import Form, form_error, run_service
 from langjourney.courses import csvio, services
 from langjourney.courses.access import get_course_or_404, get_enrolment_or_404, provider_admin_required
 from langjourney.courses.forms import (
@@ -179,7 +178,7 @@ def tokens():
         if saved:
             new_token = created[1]
             form = TokenForm(formdata=None)
-    return render_template("provider/tokens.html", form=form, new_token=new_token, revoke_form=FlaskForm(),
+    return render_template("provider/tokens.html", form=form, new_token=new_token, revoke_form=Form(),
                            tokens=services.provider_tokens(current_user.provider_id))
 
 
@@ -189,7 +188,7 @@ def revoke_token(token_id: int):
     token = db.session.get(ApiToken, token_id)
     if token is None or token.provider_id != current_user.provider_id:
         abort(404)
-    if FlaskForm().validate_on_submit():
+    if Form().validate_on_submit():
         services.revoke_api_token(token)
         db.session.commit()
         flash(_("The token “%(name)s” is revoked.", name=token.name), "success")

@@ -8,7 +8,6 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from langjourney.auth.access import get_learner_or_404, role_required
 from langjourney.auth.models import Role
@@ -21,6 +20,7 @@ from langjourney.courses.models import (
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
+from langjourney.forms import Form
 
 bp = Blueprint("courses", __name__)
 LABELS = {"programmes": PROGRAMME_LABELS, "modes": MODE_LABELS, "counties": COUNTIES, "weekdays": WEEKDAYS,
@@ -75,7 +75,7 @@ def learner_matches(user_id: int):
 @bp.get("/admin/courses")
 @role_required(Role.ADMIN)
 def pending():
-    return render_template("courses/admin_pending.html", courses=services.pending_courses(), form=FlaskForm(),
+    return render_template("courses/admin_pending.html", courses=services.pending_courses(), form=Form(),
                            labels=LABELS)
 
 
@@ -83,7 +83,7 @@ def pending():
 @role_required(Role.ADMIN)
 def approve(course_id: int):
     course = get_course_or_404(course_id)
-    if FlaskForm().validate_on_submit():
+    if Form().validate_on_submit():
         try:
             services.approve_course(course, current_user)
         except DomainError as exc:

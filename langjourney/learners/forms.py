@@ -3,12 +3,11 @@ from __future__ import annotations
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from langjourney.auth.services import ProfileData
-from langjourney.forms import MultiCheckboxField, choices
+from langjourney.forms import Form, MultiCheckboxField, choices
 from langjourney.i18n import LANGUAGE_NAMES
 from langjourney.learners.models import (
     AVAILABILITY_SLOTS, COUNTIES, DAY_PARTS, GOALS, MOTHER_TONGUES, STATUS_LABELS, WEEKDAYS,
@@ -18,7 +17,7 @@ from langjourney.learners.models import (
 _REQUIRED = _l("This field is required.")
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(Form):
     full_name = StringField(_l("Full name"), validators=[DataRequired(_REQUIRED), Length(max=200)])
     locale = SelectField(_l("Language of this service"), choices=choices(LANGUAGE_NAMES),
                          validators=[DataRequired(_REQUIRED)])
@@ -72,6 +71,6 @@ class ProfileForm(FlaskForm):
         self.accepts_online.data = profile.accepts_online
 
 
-class RetakeForm(FlaskForm):
+class RetakeForm(Form):
     reason = TextAreaField(_l("Reason for allowing another placement test"),
                            validators=[DataRequired(_REQUIRED), Length(max=500)])

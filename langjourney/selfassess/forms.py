@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, SubmitField
 from wtforms.validators import StopValidation
 
 from langjourney.selfassess.services import NONE
+from langjourney.forms import Form
 
 
-class StepForm(FlaskForm):
+class StepForm(Form):
     """One step: the level that fits the learner best for one skill.
 
     The radios are drawn by the template (each level's label is a list of statements). Which button

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, SubmitField
 from wtforms.validators import InputRequired
 from wtforms.widgets import HiddenInput
+from langjourney.forms import Form
 
 
-class StartForm(FlaskForm):
+class StartForm(Form):
     """A form with only its CSRF token: start, resume or finish."""
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(Form):
     """One answer. ``seq`` is the number of answers recorded when the item was shown."""
 
     seq = IntegerField(widget=HiddenInput(), validators=[InputRequired()])

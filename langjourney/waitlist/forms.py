@@ -3,18 +3,18 @@ from __future__ import annotations
 import json
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
+from langjourney.forms import Form
 
 _REQUIRED = _l("This field is required.")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button: join, leave, accept, decline (only the CSRF token)."""
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(Form):
     offer_hours = IntegerField(_l("Hours to answer an offer"), validators=[
         DataRequired(_REQUIRED), NumberRange(1, 24 * 14, _l("Between 1 and 336 hours."))])
     max_waitlists = IntegerField(_l("Waiting lists a learner may join at one level"), validators=[
