@@ -1,11 +1,11 @@
 """The one place that decides who may see what: a role decorator and the learner loader."""
 from __future__ import annotations
 
-from functools import wraps
+from functools import cache, wraps
 
 from flask import abort, g, request
 from flask_login import current_user
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, inspect, select
 
 from langjourney.auth.models import Role, User
 from langjourney.auth.services import log_access
@@ -17,10 +17,17 @@ def load_user(session_id: str) -> User | None:
     user_id, _, stamp = session_id.partition(":")
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.scalar(_user_query(), {"id": int(user_id)})
     if user is None or not user.is_active or user.get_id() != session_id:
         return None
     return user
+
+
+@cache
+def _user_query():
+    """Built once: this runs in every signed-in request, and building and keying the statement
+    (which ``session.get`` does each time) costs more than running it."""
+    return select(User).where(User.id == bindparam("id"))
 
 
 def signed_in_user_id() -> int | None:

@@ -6,10 +6,11 @@ import copy
 import csv
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask_babel import format_date
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -46,17 +47,21 @@ class RetakeStatus:
 
 def open_attempt(learner: User, *, lock: bool = False) -> PlacementAttempt | None:
     """The learner's open attempt; one paused past the limit is closed and scored first."""
-    stmt = select(PlacementAttempt).where(PlacementAttempt.learner_id == learner.id,
-                                          PlacementAttempt.status == AttemptStatus.OPEN)
-    if lock:
-        stmt = stmt.with_for_update()
-    attempt = db.session.scalar(stmt)
+    attempt = db.session.scalar(_open_attempt_query(lock), {"learner_id": learner.id})
     if attempt is not None and _paused_too_long(attempt):
         write_phase()  # a request that began by reading reads the attempt again, under the write lock
         if _paused_too_long(attempt):
             _finish(attempt, AttemptStatus.EXPIRED)
         return None
     return attempt
+
+
+@cache
+def _open_attempt_query(lock: bool):
+    """Built once: on the answer path, building and keying the statement costs more than running it."""
+    stmt = select(PlacementAttempt).where(PlacementAttempt.learner_id == bindparam("learner_id"),
+                                          PlacementAttempt.status == AttemptStatus.OPEN)
+    return stmt.with_for_update() if lock else stmt
 
 
 def _paused_too_long(attempt: PlacementAttempt) -> bool:
@@ -171,22 +176,32 @@ def answer(attempt: PlacementAttempt, seq: int, given) -> bool:
     over = placement.next_item(state, bank) is None  # chooses the next item, or ends the test
     elapsed = int((now - shown_at).total_seconds() * 1000) if shown_at else None
     changes = {"seq": seq + 1, "last_activity_at": now, "state": state, "item_shown_at": now}
+    record, store = _answer_statements()
     write_phase()
-    won = db.session.execute(
-        update(PlacementAttempt)
-        .where(PlacementAttempt.id == attempt_id, PlacementAttempt.seq == seq,
-               PlacementAttempt.status == AttemptStatus.OPEN)
-        .values(changes).execution_options(synchronize_session=False)).rowcount == 1
-    if not won:
+    connection = db.session.connection()
+    if connection.execute(record, {"attempt_id": attempt_id, "old_seq": seq, "open": AttemptStatus.OPEN,
+                                   **{f"new_{key}": value for key, value in changes.items()}}).rowcount != 1:
         raise StaleAnswer()
-    db.session.execute(insert(PlacementResponse).values(
-        attempt_id=attempt_id, seq=seq, item_id=item.id, answer=_as_text(given), correct=outcome.correct,
-        time_ms=elapsed, answered_at=now))
+    connection.execute(store, {"attempt_id": attempt_id, "seq": seq, "item_id": item.id, "answer": _as_text(given),
+                               "correct": outcome.correct, "time_ms": elapsed, "answered_at": now})
     for key, value in changes.items():  # what was written, without reading the row back
         set_committed_value(attempt, key, value)
     if over:
         _finish(attempt, AttemptStatus.FINISHED, state)
     return over
+
+
+@cache
+def _answer_statements():
+    """The two writes of an answer, built once, on the tables (no ORM bookkeeping): the conditional
+    update of the attempt (``… WHERE seq = :old_seq``) and the insert of the response."""
+    attempt = PlacementAttempt.__table__
+    record = (attempt.update()
+              .where(attempt.c.id == bindparam("attempt_id"), attempt.c.seq == bindparam("old_seq"),
+                     attempt.c.status == bindparam("open", type_=attempt.c.status.type))
+              .values({column: bindparam(f"new_{column}", type_=attempt.c[column].type)
+                       for column in ("seq", "last_activity_at", "state", "item_shown_at")}))
+    return record, PlacementResponse.__table__.insert()
 
 
 def _as_text(given) -> str:

@@ -91,8 +91,8 @@ def answer():
         flash(_("That page was out of date, so the answer was not recorded again. "
                 "Here is your current question."), "info")
         return response
-    form = AnswerForm()
-    if not form.validate_on_submit():
+    form = AnswerForm(meta={"csrf": False})  # CSRFProtect has checked the token before the view
+    if not form.validate():
         abort(400)
     given = None if form.dont_know.data else form.given()
     if given is None and not form.dont_know.data:
@@ -100,6 +100,7 @@ def answer():
         current = services.current_item(attempt)
         if current is None or form.seq.data != attempt.seq:
             return redirect(url_for("testing.item"))
+        form = AnswerForm()  # with a CSRF token, for the page shown again
         form.answer.errors = [_("Choose or write an answer, or press “I don't know”.")]
         return _render_item(attempt, current, form, status=200)
     try:

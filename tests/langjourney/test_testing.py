@@ -113,6 +113,22 @@ def test_double_and_stale_submits_record_once(client, auth, db_session):
     assert [r.seq for r in attempt.responses] == [0]
 
 
+def test_answer_without_its_csrf_token_is_refused_and_not_recorded(app, client, auth, db_session, monkeypatch):
+    learner = auth.login("learner")
+    client.post("/test/start")
+    page, seq = _item_page(client)
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    for token in (None, "forged"):
+        data = {"seq": seq, "answer": _answer_for(page), **({"csrf_token": token} if token else {})}
+        assert client.post("/test/answer", data=data).status_code == 400
+    assert _attempt(db_session, learner).seq == 0
+    page = client.get("/test/item").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post("/test/answer", data={"seq": seq, "answer": _answer_for(page),
+                                             "csrf_token": token}).status_code == 302
+    assert _attempt(db_session, learner).seq == 1
+
+
 def test_empty_answer_is_refused_and_dont_know_counts_as_wrong(client, auth, db_session):
     learner = auth.login("learner")
     client.post("/test/start")
