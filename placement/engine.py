@@ -140,6 +140,10 @@ def _log_prior(bank, prior_level, settings):
     return np.log(density), mean, sd
 
 
+def _peak_at_zero(log_density):
+    return log_density - log_density.max()
+
+
 def start(bank: Bank, prior_level=None, seen=(), seed=None, **settings):
     """Begin a test and return its state.
 
@@ -153,7 +157,6 @@ def start(bank: Bank, prior_level=None, seen=(), seed=None, **settings):
     if prior_level is not None and prior_level not in bank.levels:
         raise ValueError(f"unknown level {prior_level!r}; the bank has {bank.levels}")
     log_prior, mean, sd = _log_prior(bank, prior_level, settings)
-    log_prior = log_prior - log_prior.max()
     return {
         "version": STATE_VERSION,
         "bank": bank.fingerprint,
@@ -164,8 +167,7 @@ def start(bank: Bank, prior_level=None, seen=(), seed=None, **settings):
         "seen": [str(i) for i in seen if str(i) in bank.index],
         "items": [],
         "responses": [],
-        "log_prior": log_prior.tolist(),
-        "log_post": log_prior.tolist(),
+        "log_post": _peak_at_zero(log_prior).tolist(),
         "pending": None,
         "stop_reason": None,
     }
@@ -317,10 +319,10 @@ def record(state, item_id, correct, bank=None):
 
 
 def _skill_estimates(state, bank):
-    if "log_prior" in state:
+    if "log_prior" in state:  # states from before the prior was recomputed here
         prior = np.asarray(state["log_prior"])
-    else:
-        prior = model.normal_log_prior(*state["prior"])
+    else:  # not kept in the state, which is written on every answer: it follows from these
+        prior = _peak_at_zero(_log_prior(bank, state["prior_level"], state["settings"])[0])
     out = {}
     for skill in bank.skill_names:
         log_post, count = prior.copy(), 0

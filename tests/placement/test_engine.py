@@ -176,3 +176,15 @@ def test_lookahead_stopping_and_fisher_selection_options(bank):
         assert DEFAULTS["min_items"] <= out["items_used"] <= DEFAULTS["max_items"]
     fisher = _run(start(bank, prior_level="B1", seed=5, selection="fisher"), bank, 0.3, rng)
     assert result(fisher)["finished"]
+
+
+@pytest.mark.parametrize("prior_level", [None, "B1"])
+def test_state_does_not_carry_the_prior_and_older_states_still_score_alike(bank, prior_level):
+    """The prior follows from the bank, the level and the settings, so the state (written on every
+    answer) leaves it out; a state from before, which carries it, gives the same result."""
+    state = _run(start(bank, prior_level=prior_level, seed=7), bank, 0.3, np.random.default_rng(7))
+    assert "log_prior" not in state
+    older = copy.deepcopy(state)
+    prior = np.asarray(start(bank, prior_level=prior_level, seed=7)["log_post"])  # the prior as it was kept
+    older["log_prior"] = prior.tolist()
+    assert result(older) == result(state)
