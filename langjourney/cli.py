@@ -18,6 +18,7 @@ translate_cli = AppGroup("translate", help="Extract, update and compile the mess
 outbox_cli = AppGroup("outbox", help="The e-mail outbox.")
 demo_cli = AppGroup("demo", help="Demonstration data.")
 courses_cli = AppGroup("courses", help="Courses: CSV import and export, overdue confirmation reminders.")
+counselling_cli = AppGroup("counselling", help="Counselling appointments: reminder mails.")
 
 
 @users_cli.command("create")
@@ -160,6 +161,18 @@ def courses_remind_overdue(today):
     click.echo(f"Queued {remind_overdue_confirmations(today)} reminder mails.")
 
 
+@counselling_cli.command("remind")
+def counselling_remind():
+    """Mail learners a reminder of their counselling appointments in the next 24 hours.
+
+    Each booking is reminded once (not if it was booked less than 24 hours ahead), so cron may run
+    this every few minutes.
+    """
+    from langjourney.counselling.tasks import remind_appointments
+
+    click.echo(f"Queued {remind_appointments()} reminder mails.")
+
+
 @click.command("worker")
 @with_appcontext
 @click.option("--burst", is_flag=True, help="Quit when the queue is empty (for tests and cron).")
@@ -180,6 +193,6 @@ def init_cli(app: Flask) -> None:
     from langjourney.testing.cli import placement_cli
     from langjourney.waitlist.cli import allocation_cli
 
-    for command in (users_cli, translate_cli, outbox_cli, demo_cli, courses_cli, worker_command,
-                    placement_cli, allocation_cli):
+    for command in (users_cli, translate_cli, outbox_cli, demo_cli, courses_cli, counselling_cli,
+                    worker_command, placement_cli, allocation_cli):
         app.cli.add_command(command)

@@ -49,13 +49,17 @@ class SlotSeriesForm(Form):
     place = StringField(_l("Place"), validators=[Length(max=200, message=_l("Write at most 200 characters."))],
                         description=_l("For appointments in person: town and address, for example "
                                        "Narva, Tallinna mnt 6."))
+    video_link = StringField(_l("Video call link"), filters=[lambda value: value.strip() if value else value],
+                             description=_l("For appointments by video call (optional): the link with which the "
+                                            "learner joins the call. Only the learner who books the time gets it, "
+                                            "in the confirmation, the reminder and on their appointment page."))
     languages = MultiCheckboxField(_l("Languages you can counsel in"), choices=choices(LANGUAGE_LABELS))
 
     def to_series(self) -> SlotSeries:
         return SlotSeries(day=self.day.data, start=self.start.data, minutes=self.minutes.data,
                           count=self.count.data, break_minutes=self.break_minutes.data,
                           mode=AppointmentMode(self.mode.data), place=self.place.data or None,
-                          languages=self.languages.data or [])
+                          video_link=self.video_link.data or None, languages=self.languages.data or [])
 
 
 class CancelSlotForm(Form):

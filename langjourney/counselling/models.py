@@ -62,6 +62,7 @@ class CounsellingSlot(db.Model):
         CheckConstraint("mode <> 'in_person' OR place IS NOT NULL", name="place_when_in_person"),
         CheckConstraint("language_mask > 0 AND language_mask < 16", name="language_mask_range"),
         CheckConstraint("(cancelled_at IS NULL) = (cancelled_by_id IS NULL)", name="cancel_has_author"),
+        CheckConstraint("video_link IS NULL OR mode = 'video'", name="video_link_when_video"),
         # The learners' list: live slots by start time.
         Index("ix_counselling_slot_starts_at", "starts_at"),
         # A counsellor's own slots, and the overlap check when publishing.
@@ -74,6 +75,8 @@ class CounsellingSlot(db.Model):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     mode: Mapped[AppointmentMode] = mapped_column(enum_column(AppointmentMode, "appointment_mode"))
     place: Mapped[str | None] = mapped_column(String(200))
+    # Where the learner joins an appointment by video call; only the booked learner is shown it.
+    video_link: Mapped[str | None] = mapped_column(String(500))
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     language_mask: Mapped[int] = mapped_column(SmallInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -118,6 +121,8 @@ class CounsellingBooking(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    # When the reminder mail was queued (at most one per booking).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     slot: Mapped[CounsellingSlot] = relationship()
     learner = relationship("User", foreign_keys=[learner_id])

@@ -12,6 +12,7 @@ Times are entered and shown in Estonian time and stored in UTC.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 from flask import url_for
 from flask_babel import LazyString, format_date, format_time, gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -43,6 +44,9 @@ PUBLISH_AHEAD_DAYS = 180
 # Learners book and cancel up to this long before the start, so the counsellor knows who comes.
 CHANGES_CLOSE = timedelta(hours=2)
 FREE_SLOTS_SHOWN = 200
+VIDEO_LINK = re.compile(r"https://[^\s<>\"']{4,492}")
+# A learner is reminded of an appointment this long before it, unless they booked it later than that.
+REMINDER_LEAD = timedelta(hours=24)
 
 _TAKEN = _l("Someone else has just booked this time. Please choose another.")
 
@@ -114,6 +118,7 @@ class SlotSeries:
     languages: list[str]
     place: str | None = None
     break_minutes: int = 0
+    video_link: str | None = None
 
     def times(self) -> list[tuple[datetime, datetime]]:
         """Each appointment's start and end, in UTC."""
@@ -140,6 +145,11 @@ def validate_series(series: SlotSeries, now: datetime) -> None:
         raise DomainError(_l("Enter the town and address where you meet the learners."), "place")
     if series.place and len(series.place) > 200:
         raise DomainError(_l("Enter a place of at most 200 characters."), "place")
+    if series.video_link:
+        if series.mode is not AppointmentMode.VIDEO:
+            raise DomainError(_l("A video call link can only be given for appointments by video call."), "video_link")
+        if not VIDEO_LINK.fullmatch(series.video_link):
+            raise DomainError(_l("Enter a link that starts with https://, of at most 500 characters."), "video_link")
     if series.day < today:
         raise DomainError(_l("The date is in the past."), "day")
     if series.day > today + timedelta(days=PUBLISH_AHEAD_DAYS):
@@ -175,7 +185,8 @@ def publish_slots(counsellor: User, series: SlotSeries) -> list[CounsellingSlot]
                                  when=format_when(other.starts_at)), "start")
     place = series.place.strip() if series.mode is AppointmentMode.IN_PERSON and series.place else None
     slots = [CounsellingSlot(counsellor_id=counsellor.id, starts_at=start, ends_at=end, mode=series.mode,
-                             place=place, languages=series.languages) for start, end in times]
+                             place=place, video_link=series.video_link or None, languages=series.languages)
+             for start, end in times]
     db.session.add_all(slots)
     db.session.flush()
     return slots
@@ -366,6 +377,42 @@ def cancelled_by_counsellor(bookings: list[CounsellingBooking]) -> CounsellingBo
             and latest.slot.starts_at > utcnow()):
         return latest
     return None
+
+
+# -- reminders ----------------------------------------------------------------------------------------
+
+def send_reminders(now: datetime | None = None) -> int:
+    """Queue a reminder mail to each learner whose appointment starts within :data:`REMINDER_LEAD`,
+    once per booking, and return how many were queued. A booking made less than that before its
+    start gets none: its confirmation has only just been sent. Each booking is claimed by a
+    conditional update, so two runs at once remind once, and a cancellation committed first wins."""
+    now = now or utcnow()
+    due = db.session.execute(
+        select(CounsellingBooking.id, CounsellingBooking.created_at, CounsellingSlot.starts_at)
+        .join(CounsellingBooking.slot)
+        .where(CounsellingBooking.cancelled_at.is_(None), CounsellingBooking.reminded_at.is_(None),
+               CounsellingSlot.cancelled_at.is_(None), CounsellingSlot.starts_at > now,
+               CounsellingSlot.starts_at <= now + REMINDER_LEAD)
+        .order_by(CounsellingSlot.starts_at, CounsellingBooking.id)).all()
+    sent = 0
+    for booking_id, booked_at, starts_at in due:
+        if starts_at - booked_at <= REMINDER_LEAD:
+            continue
+        claimed = db.session.execute(
+            update(CounsellingBooking)
+            .where(CounsellingBooking.id == booking_id, CounsellingBooking.reminded_at.is_(None),
+                   CounsellingBooking.cancelled_at.is_(None))
+            .values(reminded_at=now).execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            continue
+        booking = db.session.get(CounsellingBooking, booking_id)
+        slot = booking.slot
+        cancel_by = slot.starts_at - CHANGES_CLOSE
+        _mail(booking.learner, _l("Reminder: your counselling appointment on %(when)s", when=lazy_when(slot.starts_at)),
+              "mail/appointment_reminder.txt", booking=booking, slot=slot,
+              cancel_by=cancel_by if cancel_by > now else None)
+        sent += 1
+    return sent
 
 
 # -- small pieces -------------------------------------------------------------------------------------

@@ -39,10 +39,11 @@ FIRST = ["Aleksandr", "Anna", "Dmitri", "Jelena", "Ivan", "Olena", "Andrii", "Na
          "Tatjana", "Maksym", "Irina", "Sergii", "Julia", "Ahmed", "Maria", "Nikolai", "Svetlana", "Bohdan"]
 LAST = ["Ivanov", "Smirnova", "Kuznetsov", "Shevchenko", "Kovalenko", "Popova", "Bondarenko", "Sokolov",
         "Melnyk", "Volkova", "Tkachenko", "Morozov", "Lebedeva", "Kravchenko", "Novikova", "Hassan"]
-# Each counsellor's appointment times: mode, place, languages.
+# Each counsellor's appointment times: mode, place or video call link, languages.
 COUNSELLING = {"counsellor1@example.com": (AppointmentMode.IN_PERSON, "Narva, Tallinna mnt 6", ["et", "ru"]),
                "counsellor2@example.com": (AppointmentMode.PHONE, None, ["et", "en"]),
-               "counsellor3@example.com": (AppointmentMode.VIDEO, None, ["ru", "uk", "en"])}
+               "counsellor3@example.com": (AppointmentMode.VIDEO, "https://video.example.org/counsellor3",
+                                           ["ru", "uk", "en"])}
 HOURS = {"A1": 100, "A2": 150, "B1.1": 120, "B1.2": 130, "B2": 140, "C1": 140}
 
 
@@ -175,13 +176,14 @@ def _add_appointment_times() -> int:
         day += timedelta(days=1)
         if day.weekday() < 5:
             days.append(day)
-    for email, (mode, place, languages) in COUNSELLING.items():
+    for email, (mode, where, languages) in COUNSELLING.items():
         counsellor = db.session.scalar(select(User).where(User.email == email))
         if db.session.scalar(select(CounsellingSlot.id).where(CounsellingSlot.counsellor_id == counsellor.id,
                                                               CounsellingSlot.ends_at > utcnow()).limit(1)):
             continue
         for day in days:
             added += len(counselling.publish_slots(counsellor, counselling.SlotSeries(
-                day=day, start=time(10, 0), minutes=45, count=4, break_minutes=15, mode=mode, place=place,
-                languages=languages)))
+                day=day, start=time(10, 0), minutes=45, count=4, break_minutes=15, mode=mode, languages=languages,
+                place=where if mode is AppointmentMode.IN_PERSON else None,
+                video_link=where if mode is AppointmentMode.VIDEO else None)))
     return added
