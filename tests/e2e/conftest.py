@@ -23,17 +23,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
-    """The app served by ``flask run`` on a fresh, migrated SQLite database."""
+def e2e_env(tmp_path_factory) -> dict:
+    """The environment of the server (and of ``flask`` commands run beside it): a fresh SQLite file."""
     db_file = tmp_path_factory.mktemp("e2e") / "e2e.sqlite3"
-    port = _free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db_file}", "SECRET_KEY": "e2e-secret",
            "MAIL_BACKEND": "null", "SESSION_COOKIE_SECURE": "0", "LOG_LEVEL": "WARNING"}
     env.pop("REDIS_URL", None)
-    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    subprocess.run([*flask, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-    server = subprocess.Popen([*flask, "run", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return env
+
+
+def run_flask(env: dict, *args: str) -> None:
+    """``flask --app wsgi ARGS`` on the server's database."""
+    subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], env=env, cwd=ROOT, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_env):
+    """The app served by ``flask run`` on a fresh, migrated SQLite database."""
+    port = _free_port()
+    run_flask(e2e_env, "db", "upgrade")
+    server = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
+                               "--port", str(port)], env=e2e_env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
