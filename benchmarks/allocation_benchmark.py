@@ -751,6 +751,11 @@ def parse_args(argv=None):
     where.add_argument("--keep-db", action="store_true", help="keep the database at the end")
     where.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
                        help="Redis for RQ (a private queue name is used and deleted at the end)")
+    where.add_argument("--worker-database-url",
+                       help="(b): the server the workers connect to instead of --database-url's, such as a "
+                            "connection pooler in front of it (PgBouncer in session mode: "
+                            "postgresql+psycopg://postgres@127.0.0.1:6432/postgres); the database name is "
+                            "replaced by the fresh database's")
     run = p.add_argument_group("measurement")
     run.add_argument("--clients", type=int, default=4,
                      help="(a): processes calling allocate(), and clients of the UPDATE baseline and pgbench")
@@ -939,7 +944,9 @@ def main(argv=None) -> int:
             n_jobs = len(courses_b)
             log(f"(b) freed {args.freed} seats; {n_jobs} courses (of {len(courses_b_all)}) get an allocation job; starting {args.workers} "
                 f"workers ({args.worker_app}) on queue {queue_name} ...")
-            workers = start_workers(args.workers, db_url, args.redis_url, queue_name, args.worker_app, workdir)
+            worker_db_url = (make_url(args.worker_database_url).set(database=args.db_name).render_as_string(
+                hide_password=False) if args.worker_database_url else db_url)
+            workers = start_workers(args.workers, worker_db_url, args.redis_url, queue_name, args.worker_app, workdir)
             if not wait_idle_workers(queue, args.workers):
                 log("    the workers did not come up; logs:")
                 for f in sorted(workdir.glob("worker*.log")):
@@ -968,7 +975,9 @@ def main(argv=None) -> int:
             alloc_incl_mail = ar["finished"] / ar["window_all"] if ar["window_all"] > 0 else 0.0
             ratio_all = alloc_incl_mail / noop_rate if noop_rate else float("nan")
             report.append(f"(b) RQ: {args.workers} workers ({args.worker_app}, started once for all the runs; "
-                          f"reconcile sweep {'removed' if swept else 'not found'}), {n_jobs} jobs per run "
+                          f"reconcile sweep {'removed' if swept else 'not found'}"
+                          f"{f'; workers connect through {make_url(args.worker_database_url).render_as_string()}' if args.worker_database_url else ''}"
+                          f"), {n_jobs} jobs per run "
                           f"(courses sampled from the {len(courses_b_all)} with a freed seat"
                           f"{f', less {len(leftover)} left over from (a)' if leftover else ''})")
             report.append(f"    no-op jobs: {nr['finished']}/{nr['jobs']} finished in {nr['window']:.1f} s "
