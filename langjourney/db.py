@@ -61,8 +61,8 @@ def _json_default(value):
 
 
 def json_serializer(value) -> str:
-    """JSON columns are written with orjson: the placement test writes its engine state (about
-    4 KiB, mostly floats) on every answer, and the standard library takes some 20× longer."""
+    """JSON columns are written with orjson: the placement test writes its engine state (a few
+    KiB, mostly floats) on every answer, and the standard library takes some 20× longer."""
     return orjson.dumps(value, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
