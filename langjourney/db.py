@@ -110,9 +110,23 @@ def configure_sqlite(engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         if connection.get_execution_options().get(_SQLITE_BEGIN) == "DEFERRED":
-            connection.exec_driver_sql("BEGIN DEFERRED")
+            # Reading (begin_reading): no BEGIN, each statement reads in its own implicit
+            # transaction, and writing is refused until write_phase begins the write transaction
+            # (a write here would commit on its own, not with the rest).
+            _set_query_only(connection.connection, True)
         else:
+            _set_query_only(connection.connection, False)
             _begin_immediate(connection.connection.driver_connection)
+
+
+_QUERY_ONLY = "langjourney_query_only"
+
+
+def _set_query_only(pooled_connection, on: bool) -> None:
+    """SQLite's ``PRAGMA query_only`` on a pooled connection, sent only when it changes."""
+    if pooled_connection.info.get(_QUERY_ONLY, False) != on:
+        pooled_connection.driver_connection.execute(f"PRAGMA query_only = {int(on)}")
+        pooled_connection.info[_QUERY_ONLY] = on
 
 
 def _begin_immediate(dbapi_connection, timeout: float = SQLITE_BUSY_TIMEOUT) -> None:
@@ -148,9 +162,10 @@ def reads_first(view):
 
 
 def begin_reading() -> None:
-    """Begin the session's transaction without SQLite's write lock (``BEGIN DEFERRED``), if none
-    has begun yet. A DEFERRED transaction that reads and then writes fails at once when another
-    connection has written in between, so writing must wait for :func:`write_phase`."""
+    """Begin the session's transaction without SQLite's write lock, if none has begun yet: on
+    SQLite no BEGIN is sent, so each read is its own implicit transaction (a DEFERRED transaction
+    that reads and then writes fails at once when another connection has written in between).
+    Writing must wait for :func:`write_phase`."""
     from langjourney.extensions import db
 
     if not db.session().in_transaction():
@@ -158,15 +173,24 @@ def begin_reading() -> None:
 
 
 def write_phase() -> None:
-    """About to write. If the transaction was begun by :func:`begin_reading` on SQLite, end it, so
-    that the next statement begins a write (IMMEDIATE) transaction; objects read so far are expired.
+    """About to write. If the transaction was begun by :func:`begin_reading` on SQLite, begin the
+    write (IMMEDIATE) transaction now, on the same connection; objects read so far are expired.
     What was read may be out of date by then: write with conditional updates (``… WHERE seq = :seq``)
     or re-read under the lock. Elsewhere this does nothing."""
     from langjourney.extensions import db
 
-    if db.session().in_transaction() and \
-            db.session.connection().get_execution_options().get(_SQLITE_BEGIN) == "DEFERRED":
-        db.session.commit()
+    session = db.session()
+    if not session.in_transaction():
+        return
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or connection.get_execution_options().get(_SQLITE_BEGIN) != "DEFERRED":
+        return
+    connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})  # this Connection, this transaction
+    _set_query_only(connection.connection, False)
+    driver_connection = connection.connection.driver_connection
+    if not driver_connection.in_transaction:  # (a test's outer transaction is already under way)
+        _begin_immediate(driver_connection)
+    session.expire_all()
 
 
 def locked(model, ident):

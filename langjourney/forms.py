@@ -25,6 +25,20 @@ def _wtforms_translations(locale: str) -> Translations:
     return Translations.load(messages_path(), [locale], domain="wtforms")
 
 
+class _RequestTranslations:
+    """WTForms' messages in the request's language, which is looked up only when a message is
+    needed (most forms that are posted are valid, and a POST may render nothing else)."""
+
+    def gettext(self, string: str) -> str:
+        return _wtforms_translations(str(get_locale())).gettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return _wtforms_translations(str(get_locale())).ngettext(singular, plural, n)
+
+
+_REQUEST_TRANSLATIONS = _RequestTranslations()
+
+
 class Form(FlaskForm):
     """The base of every form: Flask-WTF's, with CSRF, whose built-in messages ("Not a valid
     integer value.") come in the request's language from a catalogue read once per language.
@@ -32,7 +46,7 @@ class Form(FlaskForm):
 
     class Meta:
         def get_translations(self, form):
-            return _wtforms_translations(str(get_locale()))
+            return _REQUEST_TRANSLATIONS
 
 
 def choices(mapping: Mapping, blank: bool = False) -> list[SelectChoice]:

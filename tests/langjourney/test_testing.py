@@ -12,7 +12,7 @@ import pytest
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
-from langjourney.auth.models import AccessLog
+from langjourney.auth.models import AccessLog, User
 from langjourney.db import utcnow
 from langjourney.testing import services, views
 from langjourney.content import content
@@ -381,3 +381,66 @@ def test_item_page_has_only_the_real_answer_inputs(client, auth, db_session):
     item = content().item(_attempt(db_session, learner).state["pending"])
     expected = len(item.options) if item.type in ("choice", "reading", "listening") else 1
     assert page.count('name="answer"') == expected  # no hidden duplicate that would shadow the answer
+
+
+def test_reading_phase_holds_no_write_lock_and_write_phase_sees_newer_rows(live_app, db_url):
+    """On SQLite, a request that begins by reading (the answer view) lets another connection write
+    meanwhile; its write phase then takes the write lock on the same connection and reads what was
+    committed. (On PostgreSQL both do nothing: writers lock rows, not the database.)"""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's database-wide write lock only")
+    import sqlite3
+
+    from sqlalchemy import text
+
+    from langjourney.db import begin_reading, write_phase
+    from langjourney.extensions import db
+
+    learner = UserFactory(full_name="Before")
+    db.session.commit()
+    learner_id = learner.id
+    db.session.remove()
+
+    begin_reading()
+    assert db.session.get(User, learner_id).full_name == "Before"
+    with db.engine.connect() as other:  # would wait for the lock (and time out) if it were held
+        other.execute(text("UPDATE \"user\" SET full_name = 'After' WHERE id = :id"), {"id": learner_id})
+        other.commit()
+    write_phase()
+    assert db.session.get(User, learner_id).full_name == "After"  # re-read: objects were expired
+    probe = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):  # the write lock is ours now
+        probe.execute("BEGIN IMMEDIATE")
+    probe.close()
+    db.session.execute(text("UPDATE \"user\" SET full_name = 'Mine' WHERE id = :id"), {"id": learner_id})
+    db.session.commit()
+    db.session.remove()
+    assert db.session.get(User, learner_id).full_name == "Mine"
+
+
+def test_a_write_in_the_reading_phase_is_refused_not_committed_alone(live_app, db_url):
+    """On SQLite the reading phase has no transaction; a write there (a view that forgot
+    write_phase) is refused rather than committed on its own, and the connection writes normally
+    in the next transaction."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's reading phase only")
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from langjourney.db import begin_reading
+    from langjourney.extensions import db
+
+    learner = UserFactory(full_name="Before")
+    db.session.commit()
+    learner_id = learner.id
+    db.session.remove()
+    rename = text("UPDATE \"user\" SET full_name = :name WHERE id = :id")
+
+    begin_reading()
+    with pytest.raises(OperationalError, match="readonly"):
+        db.session.execute(rename, {"name": "Alone", "id": learner_id})
+    db.session.rollback()
+    db.session.execute(rename, {"name": "Next", "id": learner_id})
+    db.session.commit()
+    db.session.remove()
+    assert db.session.get(User, learner_id).full_name == "Next"
