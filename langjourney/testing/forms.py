@@ -13,9 +13,11 @@ class StartForm(Form):
 class AnswerForm(Form):
     """One answer. ``seq`` is the number of answers recorded when the item was shown."""
 
-    seq = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
-    answer = StringField()  # the inputs are rendered by the item template, per item type, under this name
-    dont_know = SubmitField()
+    # No labels: the item template renders its own inputs and texts (and a field without a label
+    # would look its name up in the catalogue on every answer).
+    seq = IntegerField("", widget=HiddenInput(), validators=[InputRequired()])
+    answer = StringField("")  # the inputs are rendered by the item template, per item type, under this name
+    dont_know = SubmitField("")
 
     def given(self):
         value = (self.answer.data or "").strip()
