@@ -20,6 +20,10 @@ def _minutes(num: int):
     return lazy_ngettext("%(num)d minute", "%(num)d minutes", num)
 
 
+def _strip(value):
+    return value.strip() if value else value
+
+
 def _any(mapping) -> list[SelectChoice]:
     return [SelectChoice("", _l("— any —")), *choices(mapping)]
 
@@ -49,7 +53,7 @@ class SlotSeriesForm(Form):
     place = StringField(_l("Place"), validators=[Length(max=200, message=_l("Write at most 200 characters."))],
                         description=_l("For appointments in person: town and address, for example "
                                        "Narva, Tallinna mnt 6."))
-    video_link = StringField(_l("Video call link"), filters=[lambda value: value.strip() if value else value],
+    video_link = StringField(_l("Video call link"), filters=[_strip],
                              description=_l("For appointments by video call (optional): the link with which the "
                                             "learner joins the call. Only the learner who books the time gets it, "
                                             "in the confirmation, the reminder and on their appointment page."))
@@ -60,6 +64,14 @@ class SlotSeriesForm(Form):
                           count=self.count.data, break_minutes=self.break_minutes.data,
                           mode=AppointmentMode(self.mode.data), place=self.place.data or None,
                           video_link=self.video_link.data or None, languages=self.languages.data or [])
+
+
+class VideoLinkForm(Form):
+    """The link of one time by video call, given or changed after it was published."""
+
+    video_link = StringField(_l("Video call link"), filters=[_strip],
+                             description=_l("The link with which the learner joins the call, starting with "
+                                            "https://. Leave it empty to remove the link."))
 
 
 class CancelSlotForm(Form):

@@ -251,6 +251,35 @@ def cancel_slot(slot_id: int, staff: User, reason: str = "") -> CounsellingSlot:
     return slot
 
 
+def change_video_link(slot_id: int, staff: User, link: str | None) -> CounsellingSlot:
+    """Give, change or remove the link of a time by video call that has not ended. A learner who
+    booked it is sent the appointment's details again, with the new link, by e-mail."""
+    slot = locked(CounsellingSlot, slot_id)
+    if slot is None or slot.cancelled_at is not None or slot.mode is not AppointmentMode.VIDEO:
+        raise DomainError(_l("There is no such appointment time."))
+    link = (link or "").strip() or None
+    if link is not None and not VIDEO_LINK.fullmatch(link):
+        raise DomainError(_l("Enter a link that starts with https://, of at most 500 characters."), "video_link")
+    now = utcnow()
+    if slot.ends_at <= now:
+        raise DomainError(_l("This appointment has already ended."))
+    if link == slot.video_link:  # a second click, or nothing changed: no second mail
+        return slot
+    slot.video_link = link
+    booking = db.session.scalar(  # locked, as in cancel_slot: the learner may be cancelling it right now
+        select(CounsellingBooking).where(CounsellingBooking.slot_id == slot.id,
+                                         CounsellingBooking.cancelled_at.is_(None))
+        .with_for_update().execution_options(populate_existing=True))
+    if booking is not None:
+        cancel_by = slot.starts_at - CHANGES_CLOSE
+        _mail(booking.learner, _l("How to join your counselling appointment on %(when)s",
+                                  when=lazy_when(slot.starts_at)),
+              "mail/appointment_link_changed.txt", booking=booking, slot=slot,
+              cancel_by=cancel_by if cancel_by > now else None)
+    db.session.flush()
+    return slot
+
+
 # -- booking (learners) -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

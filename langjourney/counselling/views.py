@@ -11,9 +11,9 @@ from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
 from langjourney.counselling import services
 from langjourney.counselling.forms import (
-    BookingForm, CancelSlotForm, CounsellingForm, SlotFilterForm, SlotSeriesForm,
+    BookingForm, CancelSlotForm, CounsellingForm, SlotFilterForm, SlotSeriesForm, VideoLinkForm,
 )
-from langjourney.counselling.models import LANGUAGE_LABELS, MODE_LABELS, CounsellingSlot
+from langjourney.counselling.models import LANGUAGE_LABELS, MODE_LABELS, AppointmentMode, CounsellingSlot
 from langjourney.db import utcnow
 from langjourney.extensions import db
 from langjourney.forms import Form, run_service
@@ -158,3 +158,19 @@ def cancel_slot(slot_id: int):
               if booking is not None else _("The appointment time is cancelled."), "success")
         return redirect(url_for("counselling.staff_slots"))
     return render_template("counselling/cancel_slot.html", slot=slot, booking=booking, form=form, labels=LABELS)
+
+
+@bp.route("/staff/counselling/slots/<int:slot_id>/video-link", methods=["GET", "POST"])
+@role_required(Role.COUNSELLOR, Role.ADMIN)
+def video_link(slot_id: int):
+    slot = services.get_slot_for_staff(slot_id, current_user)
+    if slot is None or slot.mode is not AppointmentMode.VIDEO or slot.cancelled_at is not None:
+        abort(404)
+    booking = services.live_booking(slot)
+    form = VideoLinkForm(obj=slot)
+    if form.validate_on_submit() and run_service(
+            form, lambda: services.change_video_link(slot.id, current_user, form.video_link.data))[0]:
+        flash(_("The link is saved. The learner who booked this time has been sent it by e-mail.")
+              if booking is not None else _("The link is saved."), "success")
+        return redirect(url_for("counselling.staff_slots"))
+    return render_template("counselling/video_link.html", slot=slot, booking=booking, form=form, labels=LABELS)

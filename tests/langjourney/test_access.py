@@ -59,6 +59,7 @@ ROUTES = {
     "counselling.new_slots": ("GET", "/staff/counselling/slots/new", {"counsellor", "admin"}),
     # Whose time may be cancelled by whom (its counsellor, admins) is tested in test_counselling.py.
     "counselling.cancel_slot": ("GET", "/staff/counselling/slots/999999/cancel", {"counsellor", "admin"}, {404}),
+    "counselling.video_link": ("GET", "/staff/counselling/slots/999999/video-link", {"counsellor", "admin"}, {404}),
     "admin.users": ("GET", "/admin/users", {"admin"}),
     "admin.create_user": ("GET", "/admin/users/new", {"admin"}),
     "admin.access_log": ("GET", "/admin/access-log", {"admin"}),

@@ -355,6 +355,59 @@ def test_only_its_counsellor_or_an_admin_cancels_a_time(client, auth, db_session
     assert slot.cancelled_by_id == admin.id
 
 
+def test_counsellor_changes_the_video_link_and_the_learner_is_sent_it(client, auth, db_session):
+    counsellor = auth.login("counsellor")
+    slot = CounsellingSlotFactory(counsellor=counsellor, by_video=True, video_link="https://meet.example.org/vana")
+    learner = UserFactory(locale="ru", full_name="Olga Petrova")
+    booking = CounsellingBookingFactory(slot=slot, learner=learner)
+    db_session.commit()
+    listing = client.get("/staff/counselling/slots").get_data(as_text=True)
+    assert f"/staff/counselling/slots/{slot.id}/video-link" in listing
+    page = client.get(f"/staff/counselling/slots/{slot.id}/video-link").get_data(as_text=True)
+    assert 'value="https://meet.example.org/vana"' in page and "Olga Petrova" in page
+    url = f"/staff/counselling/slots/{slot.id}/video-link"
+    assert client.post(url, data={"video_link": " https://meet.example.org/uus "}).status_code == 302
+    assert slot.video_link == "https://meet.example.org/uus"
+    [mail] = mails_to(db_session, learner)
+    assert mail.locale == "ru" and "https://meet.example.org/uus" in mail.body and "изменилась" in mail.body
+    assert client.post(url, data={"video_link": "https://meet.example.org/uus"}).status_code == 302  # unchanged
+    assert len(mails_to(db_session, learner)) == 1
+    assert client.post(url, data={"video_link": ""}).status_code == 302  # removed: the learner is told how to join
+    assert slot.video_link is None
+    assert "пришлёт вам по электронной почте ссылку" in mails_to(db_session, learner)[-1].body
+
+    sign_in(client, learner)
+    assert "meet.example.org" not in client.get(f"/counselling/appointments/{slot.id}").get_data(as_text=True)
+    assert booking.cancelled_at is None
+
+
+@pytest.mark.parametrize("link", ["http://meet.example.org/x", "meet.example.org/x", "https://" + "x" * 600])
+def test_a_bad_video_link_is_refused_on_the_form(client, auth, db_session, link):
+    counsellor = auth.login("counsellor")
+    slot = CounsellingSlotFactory(counsellor=counsellor, by_video=True, video_link=None)
+    db_session.commit()
+    response = client.post(f"/staff/counselling/slots/{slot.id}/video-link", data={"video_link": link})
+    assert response.status_code == 200 and "starts with https://" in response.get_data(as_text=True)
+    assert slot.video_link is None
+
+
+def test_only_live_video_times_of_ones_own_have_a_link_page(client, auth, db_session):
+    counsellor = auth.login("counsellor")
+    in_person = CounsellingSlotFactory(counsellor=counsellor)
+    cancelled = CounsellingSlotFactory(counsellor=counsellor, by_video=True, cancelled_at=utcnow(),
+                                       cancelled_by_id=counsellor.id)
+    someone_elses = CounsellingSlotFactory(by_video=True)
+    ended = CounsellingSlotFactory(counsellor=counsellor, by_video=True, starts_at=utcnow() - timedelta(hours=2))
+    db_session.commit()
+    for slot in (in_person, cancelled, someone_elses):
+        assert client.get(f"/staff/counselling/slots/{slot.id}/video-link").status_code == 404
+        assert client.post(f"/staff/counselling/slots/{slot.id}/video-link",
+                           data={"video_link": "https://meet.example.org/x"}).status_code == 404
+    page = client.post(f"/staff/counselling/slots/{ended.id}/video-link",
+                       data={"video_link": "https://meet.example.org/x"}).get_data(as_text=True)
+    assert "already ended" in page and ended.video_link != "https://meet.example.org/x"
+
+
 # -- the learner's file and the dashboard -------------------------------------------------------------
 
 def test_counsellor_opens_the_learners_file_from_the_booking(client, auth, db_session):
@@ -405,6 +458,11 @@ def test_every_counselling_form_needs_its_csrf_token(app, client, auth, db_sessi
     sign_in(client, counsellor)
     assert post(f"/staff/counselling/slots/{second.id}/cancel", {}).status_code == 302
     assert second.cancelled_by_id == counsellor.id
+    video = CounsellingSlotFactory(counsellor=counsellor, by_video=True, video_link=None)
+    db_session.commit()
+    assert post(f"/staff/counselling/slots/{video.id}/video-link", {"video_link": "https://meet.example.org/x"}
+                ).status_code == 302
+    assert video.video_link == "https://meet.example.org/x"
 
 
 # -- the database decides races -----------------------------------------------------------------------
