@@ -383,12 +383,26 @@ def test_item_page_has_only_the_real_answer_inputs(client, auth, db_session):
     assert page.count('name="answer"') == expected  # no hidden duplicate that would shadow the answer
 
 
+_RENAME = "UPDATE \"user\" SET full_name = :name WHERE id = :id"
+
+
+def _committed_learner_id(db_url) -> int:
+    """A learner committed on SQLite, with the session closed (these tests are about SQLite's lock)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's reading phase and database-wide write lock only")
+    from langjourney.extensions import db
+
+    learner = UserFactory(full_name="Before")
+    db.session.commit()
+    learner_id = learner.id
+    db.session.remove()
+    return learner_id
+
+
 def test_reading_phase_holds_no_write_lock_and_write_phase_sees_newer_rows(live_app, db_url):
     """On SQLite, a request that begins by reading (the answer view) lets another connection write
     meanwhile; its write phase then takes the write lock on the same connection and reads what was
     committed. (On PostgreSQL both do nothing: writers lock rows, not the database.)"""
-    if not db_url.startswith("sqlite"):
-        pytest.skip("SQLite's database-wide write lock only")
     import sqlite3
 
     from sqlalchemy import text
@@ -396,15 +410,11 @@ def test_reading_phase_holds_no_write_lock_and_write_phase_sees_newer_rows(live_
     from langjourney.db import begin_reading, write_phase
     from langjourney.extensions import db
 
-    learner = UserFactory(full_name="Before")
-    db.session.commit()
-    learner_id = learner.id
-    db.session.remove()
-
+    learner_id = _committed_learner_id(db_url)
     begin_reading()
     assert db.session.get(User, learner_id).full_name == "Before"
     with db.engine.connect() as other:  # would wait for the lock (and time out) if it were held
-        other.execute(text("UPDATE \"user\" SET full_name = 'After' WHERE id = :id"), {"id": learner_id})
+        other.execute(text(_RENAME), {"name": "After", "id": learner_id})
         other.commit()
     write_phase()
     assert db.session.get(User, learner_id).full_name == "After"  # re-read: objects were expired
@@ -412,7 +422,7 @@ def test_reading_phase_holds_no_write_lock_and_write_phase_sees_newer_rows(live_
     with pytest.raises(sqlite3.OperationalError, match="locked"):  # the write lock is ours now
         probe.execute("BEGIN IMMEDIATE")
     probe.close()
-    db.session.execute(text("UPDATE \"user\" SET full_name = 'Mine' WHERE id = :id"), {"id": learner_id})
+    db.session.execute(text(_RENAME), {"name": "Mine", "id": learner_id})
     db.session.commit()
     db.session.remove()
     assert db.session.get(User, learner_id).full_name == "Mine"
@@ -422,25 +432,18 @@ def test_a_write_in_the_reading_phase_is_refused_not_committed_alone(live_app, d
     """On SQLite the reading phase has no transaction; a write there (a view that forgot
     write_phase) is refused rather than committed on its own, and the connection writes normally
     in the next transaction."""
-    if not db_url.startswith("sqlite"):
-        pytest.skip("SQLite's reading phase only")
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
     from langjourney.db import begin_reading
     from langjourney.extensions import db
 
-    learner = UserFactory(full_name="Before")
-    db.session.commit()
-    learner_id = learner.id
-    db.session.remove()
-    rename = text("UPDATE \"user\" SET full_name = :name WHERE id = :id")
-
+    learner_id = _committed_learner_id(db_url)
     begin_reading()
     with pytest.raises(OperationalError, match="readonly"):
-        db.session.execute(rename, {"name": "Alone", "id": learner_id})
+        db.session.execute(text(_RENAME), {"name": "Alone", "id": learner_id})
     db.session.rollback()
-    db.session.execute(rename, {"name": "Next", "id": learner_id})
+    db.session.execute(text(_RENAME), {"name": "Next", "id": learner_id})
     db.session.commit()
     db.session.remove()
     assert db.session.get(User, learner_id).full_name == "Next"
