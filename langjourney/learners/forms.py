@@ -7,6 +7,7 @@ from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from langjourney.auth.services import ProfileData
+from langjourney.courses.models import COURSE_LEVELS
 from langjourney.forms import Form, MultiCheckboxField, choices
 from langjourney.i18n import LANGUAGE_NAMES
 from langjourney.learners.models import (
@@ -74,3 +75,16 @@ class ProfileForm(Form):
 class RetakeForm(Form):
     reason = TextAreaField(_l("Reason for allowing another placement test"),
                            validators=[DataRequired(_REQUIRED), Length(max=500)])
+
+
+class LevelForm(Form):
+    level = SelectField(_l("Level"), validators=[DataRequired(_REQUIRED)])
+    reason = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_REQUIRED), Length(max=500, message=_l("Write at most 500 characters."))],
+        description=_l("Kept with the decision; for example: the counselling interview, or the course "
+                       "provider's report."))
+
+    def __init__(self, *args, **kwargs):
+        # Its own prefix: the learner's page has another form with a "reason" field.
+        super().__init__(*args, prefix="level", **kwargs)
+        self.level.choices = choices({level: level for level in COURSE_LEVELS}, blank=True)

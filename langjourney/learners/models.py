@@ -123,3 +123,24 @@ class LearnerProfile(db.Model):
 
     def __repr__(self) -> str:
         return f"<LearnerProfile user={self.user_id} {self.status.value} {self.county}>"
+
+
+class LevelDecision(db.Model):
+    """A counsellor or admin set the learner's level, and why (for instance after counselling, or
+    after a course provider found the level wrong). The profile keeps the current level; these rows
+    keep every decision."""
+
+    __tablename__ = "level_decision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    level: Mapped[str] = mapped_column(String(8))
+    previous_level: Mapped[str | None] = mapped_column(String(8))
+    decided_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    decided_by = relationship("User", foreign_keys=[decided_by_id])
+
+    def __repr__(self) -> str:
+        return f"<LevelDecision learner={self.learner_id} {self.previous_level}->{self.level}>"

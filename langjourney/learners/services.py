@@ -1,10 +1,16 @@
-"""Queries about learners for staff."""
+"""Queries about learners for staff, and the level decisions counsellors make."""
 from __future__ import annotations
 
+from flask import url_for
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from langjourney.auth.models import Role, User
+from langjourney.courses.models import COURSE_LEVELS
+from langjourney.db import utcnow
+from langjourney.errors import DomainError
 from langjourney.extensions import db
+from langjourney.learners.models import LearnerProfile, LevelDecision
 
 PAGE_SIZE = 50
 
@@ -19,3 +25,39 @@ def search_learners(query: str = "", page: int = 1) -> tuple[list[User], int]:
     users = list(db.session.scalars(
         stmt.order_by(User.full_name, User.id).limit(PAGE_SIZE).offset((max(page, 1) - 1) * PAGE_SIZE)))
     return users, total
+
+
+def set_level(learner: User, staff: User, level: str, reason: str) -> LevelDecision:
+    """A counsellor or admin sets the learner's level (course matching and the waitlists use it from
+    now on), with a reason that is kept with the decision. The learner is told by e-mail."""
+    from langjourney.mail.services import queue_mail
+
+    if staff.role not in (Role.COUNSELLOR, Role.ADMIN):
+        raise DomainError(_l("Only a counsellor or an admin can set a learner's level."))
+    if level not in COURSE_LEVELS:
+        raise DomainError(_l("Choose a level: %(levels)s.", levels=", ".join(COURSE_LEVELS)), "level")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give a reason."), "reason")
+    if len(reason) > 500:
+        raise DomainError(_l("Write at most 500 characters."), "reason")
+    profile = db.session.scalar(  # two staff members at once: one after the other, each seeing the last
+        select(LearnerProfile).where(LearnerProfile.user_id == learner.id)
+        .with_for_update().execution_options(populate_existing=True))
+    if profile is None:
+        raise DomainError(_l("This learner has not filled in their profile yet."))
+    now = utcnow()
+    decision = LevelDecision(learner_id=learner.id, level=level, previous_level=profile.level,
+                             decided_by_id=staff.id, reason=reason, decided_at=now)
+    profile.level, profile.level_source, profile.level_set_at = level, "counsellor", now
+    db.session.add(decision)
+    db.session.flush()
+    queue_mail(learner, _l("Your Estonian level is %(level)s", level=level), "mail/level_set.txt",
+               level=level, courses_link=url_for("courses.my_matches", _external=True))
+    return decision
+
+
+def level_decisions(learner: User) -> list[LevelDecision]:
+    """The learner's level decisions, newest first."""
+    return list(db.session.scalars(select(LevelDecision).where(LevelDecision.learner_id == learner.id)
+                                   .order_by(LevelDecision.decided_at.desc(), LevelDecision.id.desc())))

@@ -12,7 +12,7 @@ from langjourney.auth.services import update_profile
 from langjourney.forms import run_service
 from langjourney.extensions import db
 from langjourney.learners import services
-from langjourney.learners.forms import ProfileForm, RetakeForm
+from langjourney.learners.forms import LevelForm, ProfileForm, RetakeForm
 from langjourney.learners.journey import journey
 from langjourney.learners.models import COUNTIES, GOALS, MOTHER_TONGUES, STATUS_LABELS
 from langjourney.counselling import services as counselling
@@ -59,18 +59,22 @@ def staff_list():
 def staff_view(user_id: int):
     learner = get_learner_or_404(user_id, "view profile, self-assessment and tests")
     db.session.commit()  # the access log entry
-    return _render_staff_view(learner, RetakeForm())
+    return _render_staff_view(learner)
 
 
-def _render_staff_view(learner, retake_form, status=200):
+def _render_staff_view(learner, retake_form=None, level_form=None):
+    from langjourney.courses.models import EnrolmentStatus
+    from langjourney.courses.services import learner_enrolments
+
     sa = selfassess.find(learner)
+    mismatch = next((e for e in learner_enrolments(learner) if e.status is EnrolmentStatus.MISMATCH), None)
     return render_template(
         "learners/staff_view.html", learner=learner, labels=LABELS, sa=sa,
         sa_texts=selfassess.grid_texts(str(get_locale())) if sa else None,
         attempts=testing.attempts_of(learner), retake=testing.retake_status(learner),
         counselling=counselling.open_request(learner), appointment=counselling.upcoming_booking(learner),
-        counselling_labels=COUNSELLING_LABELS,
-        retake_form=retake_form), status
+        counselling_labels=COUNSELLING_LABELS, decisions=services.level_decisions(learner), mismatch=mismatch,
+        retake_form=retake_form or RetakeForm(), level_form=level_form or LevelForm())
 
 
 @bp.post("/staff/learners/<int:user_id>/allow-retake")
@@ -82,4 +86,26 @@ def allow_retake(user_id: int):
             form, lambda: testing.allow_retake(learner, current_user, form.reason.data))[0]:
         flash(_("The learner may now take the placement test again."), "success")
         return redirect(url_for("learners.staff_view", user_id=learner.id))
-    return _render_staff_view(learner, form)
+    return _render_refused_form(user_id, "allow a placement retake", retake_form=form)
+
+
+@bp.post("/staff/learners/<int:user_id>/level")
+@role_required(Role.COUNSELLOR, Role.ADMIN)
+def set_level(user_id: int):
+    learner = get_learner_or_404(user_id, "set the level")
+    form = LevelForm()
+    if form.validate_on_submit() and run_service(
+            form, lambda: services.set_level(learner, current_user, form.level.data, form.reason.data))[0]:
+        flash(_("The learner's level is now %(level)s. They have been told by e-mail.", level=form.level.data),
+              "success")
+        return redirect(url_for("learners.staff_view", user_id=learner.id))
+    return _render_refused_form(user_id, "set the level", level_form=form)
+
+
+def _render_refused_form(user_id: int, action: str, **forms):
+    """The learner's page again, with a form's errors. What the refused request wrote is undone, but
+    the page shows the learner's data, so this view is written to the access log (and committed)."""
+    db.session.rollback()
+    learner = get_learner_or_404(user_id, action)
+    db.session.commit()
+    return _render_staff_view(learner, **forms)

@@ -29,6 +29,7 @@ ROUTES = {
     "learners.staff_list": ("GET", "/staff/learners", {"counsellor", "admin"}),
     "learners.staff_view": ("GET", "/staff/learners/{learner}", {"counsellor", "admin"}),
     "learners.allow_retake": ("POST", "/staff/learners/{learner}/allow-retake", {"counsellor", "admin"}),
+    "learners.set_level": ("POST", "/staff/learners/{learner}/level", {"counsellor", "admin"}),
     "selfassess.resume": ("GET", "/self-assessment/", {"learner"}),
     "selfassess.answer": ("GET", "/self-assessment/step/1", {"learner"}),
     "selfassess.summary": ("GET", "/self-assessment/summary", {"learner"}),

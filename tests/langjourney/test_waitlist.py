@@ -19,6 +19,7 @@ from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import LearnerStatus
+from langjourney.learners.services import set_level
 from langjourney.mail.models import OutboxMessage
 from langjourney.waitlist import services
 from langjourney.waitlist.audit import audit
@@ -336,7 +337,7 @@ def test_level_mismatch_keeps_original_join_time(db_session):
         enrolment = services.accept(offer.id, me)
         db_session.commit()
     courses.report_mismatch(enrolment, "B1.1", "Knows more")
-    me.profile.level, me.profile.level_source = "B1.1", "counsellor"
+    set_level(me, UserFactory(counsellor=True), "B1.1", "Counselling interview after the school's report")
     db_session.commit()
     b1 = CourseFactory(level="B1.1", capacity=1)
     fill(b1, 1)
