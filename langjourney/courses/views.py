@@ -58,7 +58,7 @@ def detail(course_id: int):
 def my_matches():
     result = matching.match_courses(current_user)
     return render_template("courses/matches.html", learner=current_user, result=result, labels=LABELS,
-                           enrolments=services.learner_enrolments(current_user))
+                           enrolments=services.learner_enrolments(current_user), today=services.local_today())
 
 
 @bp.get("/staff/learners/<int:user_id>/courses")

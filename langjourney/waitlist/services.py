@@ -195,6 +195,21 @@ def cancel(learner: User, course: Course, *, actor: str | None = None, reason: s
     return held
 
 
+def give_up_seat(enrolment_id: int, learner: User) -> Enrolment:
+    """The learner gives up a seat they accepted (or the school confirmed) before the course starts:
+    the enrolment is cancelled and the seat offered to the next learner (:func:`cancel`)."""
+    enrolment = locked(Enrolment, enrolment_id)  # a double click: the second finds it cancelled
+    if enrolment is None or enrolment.learner_id != learner.id:
+        raise DomainError(_l("You have no such seat."))
+    if enrolment.status not in ACTIVE_STATUSES:
+        raise DomainError(_l("This seat is no longer yours."))
+    if _today() >= enrolment.course.start_date:
+        raise DomainError(_l("The course has already started. If you cannot go on with it, tell the school: "
+                             "they record it, and the seat is then offered to the next learner."))
+    cancel(learner, enrolment.course, reason="the learner gave up the seat")
+    return enrolment
+
+
 # -- offers ----------------------------------------------------------------------------------------
 
 def _decide(offer_id: int, learner_id: int, status: OfferStatus) -> Offer:

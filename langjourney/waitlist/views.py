@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
 from langjourney.forms import run_service
-from langjourney.courses.models import Course
+from langjourney.courses.models import Course, Enrolment
 from langjourney.courses.views import LABELS as COURSE_LABELS
 from langjourney.errors import DomainError
 from langjourney.extensions import db
@@ -65,6 +65,20 @@ def leave(entry_id: int):
         abort(404)
     return _act(lambda: services.leave(current_user, entry), _("You have left the waiting list."),
                 url_for("waitlist.mine"))
+
+
+@bp.route("/enrolments/<int:enrolment_id>/give-up", methods=["GET", "POST"])
+@role_required(Role.LEARNER)
+def give_up(enrolment_id: int):
+    """Ask first (the seat goes to someone else and cannot be taken back), then give it up."""
+    enrolment = db.session.get(Enrolment, enrolment_id)
+    if enrolment is None or enrolment.learner_id != current_user.id:
+        abort(404)
+    if request.method == "POST":
+        return _act(lambda: services.give_up_seat(enrolment.id, current_user),
+                    _("You have given up your seat on %(title)s. It is offered to the next learner.",
+                      title=enrolment.course.title), url_for("courses.my_matches"))
+    return render_template("waitlist/give_up.html", enrolment=enrolment, form=ActionForm(), labels=COURSE_LABELS)
 
 
 @bp.post("/offers/<int:offer_id>/accept")

@@ -44,6 +44,7 @@ ROUTES = {
     "waitlist.join": ("POST", "/courses/{course}/waitlist", {"learner"}),
     "waitlist.mine": ("GET", "/waitlists", {"learner"}),
     "waitlist.leave": ("POST", "/waitlists/999999/leave", {"learner"}, {404}),
+    "waitlist.give_up": ("GET", "/enrolments/999999/give-up", {"learner"}, {404}),
     "waitlist.accept": ("POST", "/offers/999999/accept", {"learner"}),
     "waitlist.decline": ("POST", "/offers/999999/decline", {"learner"}),
     # Offer links work without signing in; a token that isn't ours is a 404 for everyone.

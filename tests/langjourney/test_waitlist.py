@@ -28,7 +28,7 @@ from langjourney.waitlist.models import (
     AllocationEvent, AllocationPolicy, EntryStatus, Offer, OfferStatus, WaitlistEntry,
 )
 from langjourney.waitlist.policy import DEFAULT_RULES, current_policy, lottery, tier_of
-from tests.fixtures.factories import CourseFactory, UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
 
 
 @pytest.fixture
@@ -566,3 +566,47 @@ def test_dashboard_shows_the_offer_then_the_seat(client, auth, db_session):
     db_session.commit()
     page = client.get("/home").get_data(as_text=True)
     assert "Seat accepted on" in page and "You accepted a seat on" in page
+
+
+def test_learner_gives_up_a_seat_before_the_start_and_the_next_learner_is_offered_it(client, db_session):
+    course = CourseFactory(capacity=1, title="Eesti keel A2 Jõhvis")
+    me, next_one = learner(), learner()
+    services.join(me, course)
+    db_session.commit()
+    [offer] = offers_of(course)
+    enrolment = services.accept(offer.id, me)
+    services.join(next_one, course)
+    db_session.commit()
+    assert offers_of(course) == []  # the course is full
+    with client.session_transaction() as session:
+        session["_user_id"], session["_fresh"] = me.get_id(), True
+    courses_page = client.get("/courses/matches").get_data(as_text=True)
+    assert f"/enrolments/{enrolment.id}/give-up" in courses_page
+    question = client.get(f"/enrolments/{enrolment.id}/give-up").get_data(as_text=True)
+    assert "Eesti keel A2 Jõhvis" in question and "cannot take it back" in question
+    assert enrolment.status is EnrolmentStatus.ACCEPTED  # asking changes nothing
+
+    response = client.post(f"/enrolments/{enrolment.id}/give-up")
+    assert response.status_code == 302 and response.location.endswith("/courses/matches")
+    assert enrolment.status is EnrolmentStatus.CANCELLED
+    [offer] = offers_of(course)
+    assert offer.learner_id == next_one.id
+    again = client.post(f"/enrolments/{enrolment.id}/give-up", follow_redirects=True)  # a second click
+    assert "This seat is no longer yours." in again.get_data(as_text=True)
+    assert len(offers_of(course)) == 1 and audit() == []
+
+
+def test_a_seat_cannot_be_given_up_once_the_course_has_started_or_by_someone_else(client, db_session):
+    started = CourseFactory(capacity=1, started=True, enrolment_deadline=None)
+    me, other = learner(), learner()
+    enrolment = EnrolmentFactory(learner=me, course=started)
+    db_session.commit()
+    with client.session_transaction() as session:
+        session["_user_id"], session["_fresh"] = other.get_id(), True
+    assert client.get(f"/enrolments/{enrolment.id}/give-up").status_code == 404
+    assert client.post(f"/enrolments/{enrolment.id}/give-up").status_code == 404
+    with client.session_transaction() as session:
+        session["_user_id"], session["_fresh"] = me.get_id(), True
+    assert f"/enrolments/{enrolment.id}/give-up" not in client.get("/courses/matches").get_data(as_text=True)
+    page = client.post(f"/enrolments/{enrolment.id}/give-up", follow_redirects=True).get_data(as_text=True)
+    assert "tell the school" in page and enrolment.status is EnrolmentStatus.ACCEPTED
