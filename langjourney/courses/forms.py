@@ -125,3 +125,9 @@ class ImportForm(Form):
 class TokenForm(Form):
     name = StringField(_l("Name of the token"), validators=[DataRequired(_REQUIRED), Length(max=100)],
                        description=_l("For example the system that will use it."))
+
+
+class ReturnCourseForm(Form):
+    reason = TextAreaField(_l("What the provider should change"), validators=[
+        DataRequired(_REQUIRED), Length(max=500, message=_l("Write at most 500 characters."))],
+        description=_l("Sent to the provider's staff by e-mail and shown on their course page."))

@@ -90,6 +90,7 @@ class Course(db.Model):
                         name="place_unless_online"),
         CheckConstraint("weekday_mask > 0 AND weekday_mask < 128", name="weekday_mask_range"),
         CheckConstraint("NOT is_published OR approved_at IS NOT NULL", name="published_is_approved"),
+        CheckConstraint("(returned_at IS NULL) = (return_reason IS NULL)", name="return_has_reason"),
         # The catalogue: published courses by start date, then by place.
         Index("ix_course_published_start", "is_published", "start_date", "id"),
         Index("ix_course_published_level_start", "is_published", "level", "start_date"),
@@ -121,6 +122,11 @@ class Course(db.Model):
     is_published: Mapped[bool] = mapped_column(default=False)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    # An admin sent the course back to its provider with what to change (it waits for approval again
+    # once the provider has edited it).
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    return_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -182,6 +182,8 @@ def update_course(course: Course, data: CourseData, by: User | None) -> list[Cou
                              n=active_seat_count(course)), "capacity")
     before = {name: getattr(course, name) for name in LOGGED_FIELDS}
     _apply(course, data)
+    if course.returned_at is not None:  # edited after an admin returned it: it waits for approval again
+        course.returned_at = course.returned_by_id = course.return_reason = None
     changes = []
     if course.is_published:
         for name in LOGGED_FIELDS:
@@ -202,13 +204,50 @@ def approve_course(course: Course, admin: User) -> None:
     course.is_published = True
     course.approved_at = utcnow()
     course.approved_by_id = admin.id
+    course.returned_at = course.returned_by_id = course.return_reason = None
     db.session.flush()
     _seats_freed(course)  # a newly published course: its waitlist (if any) gets offers
 
 
+def return_course(course_id: int, admin: User, reason: str) -> Course:
+    """Send a course that waits for approval back to its provider with what to change; the provider's
+    staff are told by e-mail, and the course waits for approval again once they have edited it."""
+    from langjourney.mail.services import queue_mail
+
+    course = locked(Course, course_id)  # an admin approving it at the same moment: one of the two wins
+    if course is None:
+        raise DomainError(_l("There is no such course."))
+    if course.is_published:
+        raise DomainError(_l("This course is already published."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_l("Give a reason."), "reason")
+    if len(reason) > 500:
+        raise DomainError(_l("Write at most 500 characters."), "reason")
+    if course.returned_at is not None:  # a second click
+        return course
+    course.returned_at, course.returned_by_id, course.return_reason = utcnow(), admin.id, reason
+    db.session.flush()
+    link = url_for("provider.edit_course", course_id=course.id, _external=True)
+    for staff in db.session.scalars(select(User).where(User.provider_id == course.provider_id,
+                                                       User.is_active.is_(True)).order_by(User.id)):
+        queue_mail(staff, _l("The course “%(title)s” needs changes before it is published", title=course.title),
+                   "mail/course_returned.txt", course=course, reason=reason, link=link)
+    return course
+
+
 def pending_courses() -> list[Course]:
+    """Courses waiting for an admin's approval (not those returned to their provider for changes)."""
     return list(db.session.scalars(select(Course).options(joinedload(Course.provider))
-                                   .where(Course.is_published.is_(False)).order_by(Course.created_at, Course.id)))
+                                   .where(Course.is_published.is_(False), Course.returned_at.is_(None))
+                                   .order_by(Course.created_at, Course.id)))
+
+
+def returned_courses() -> list[Course]:
+    """Courses an admin has returned to their provider, waiting for the provider's changes."""
+    return list(db.session.scalars(select(Course).options(joinedload(Course.provider))
+                                   .where(Course.is_published.is_(False), Course.returned_at.is_not(None))
+                                   .order_by(Course.returned_at, Course.id)))
 
 
 def provider_courses(provider_id: int) -> list[tuple[Course, int]]:

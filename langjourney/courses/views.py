@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -13,14 +13,14 @@ from langjourney.auth.access import get_learner_or_404, role_required
 from langjourney.auth.models import Role
 from langjourney.courses import matching, services
 from langjourney.courses.access import get_course_or_404
-from langjourney.courses.forms import CatalogueFilterForm
+from langjourney.courses.forms import CatalogueFilterForm, ReturnCourseForm
 from langjourney.courses.models import (
     ENROLMENT_STATUS_LABELS, MODE_LABELS, PROGRAMME_LABELS, SUPPORT_LANGUAGES,
 )
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
-from langjourney.forms import Form
+from langjourney.forms import Form, run_service
 
 bp = Blueprint("courses", __name__)
 LABELS = {"programmes": PROGRAMME_LABELS, "modes": MODE_LABELS, "counties": COUNTIES, "weekdays": WEEKDAYS,
@@ -75,8 +75,23 @@ def learner_matches(user_id: int):
 @bp.get("/admin/courses")
 @role_required(Role.ADMIN)
 def pending():
-    return render_template("courses/admin_pending.html", courses=services.pending_courses(), form=Form(),
-                           labels=LABELS)
+    return render_template("courses/admin_pending.html", courses=services.pending_courses(),
+                           returned=services.returned_courses(), form=Form(), labels=LABELS)
+
+
+@bp.route("/admin/courses/<int:course_id>/return", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def return_course(course_id: int):
+    course = get_course_or_404(course_id)
+    if course.is_published:
+        abort(404)
+    form = ReturnCourseForm()
+    if form.validate_on_submit() and run_service(
+            form, lambda: services.return_course(course.id, current_user, form.reason.data))[0]:
+        flash(_("The course “%(title)s” is returned to %(provider)s. Its staff have been told by e-mail.",
+                title=course.title, provider=course.provider.name), "success")
+        return redirect(url_for("courses.pending"))
+    return render_template("courses/admin_return.html", course=course, form=form, labels=LABELS)
 
 
 @bp.post("/admin/courses/<int:course_id>/approve")

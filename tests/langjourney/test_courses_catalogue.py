@@ -146,6 +146,46 @@ def test_provider_creates_course_admin_approves_it(client, auth, db_session):
     assert "Eesti keel A1 õhtuti" in client.get("/courses").get_data(as_text=True)
 
 
+def test_admin_returns_a_course_for_changes_and_it_waits_again_once_edited(client, auth, db_session):
+    from langjourney.mail.models import OutboxMessage
+
+    staff = auth.login("provider", locale="ru")
+    colleague = UserFactory(role=staff.role, provider=staff.provider, locale="et")
+    assert client.post("/provider/courses/new", data=COURSE_FORM).status_code == 302
+    course = db_session.scalar(select(Course))
+
+    auth.login("admin", locale="en")
+    page = client.get("/admin/courses").get_data(as_text=True)
+    assert f"/admin/courses/{course.id}/return" in page
+    refused = client.post(f"/admin/courses/{course.id}/return", data={"reason": "  "})
+    assert refused.status_code == 200 and "This field is required." in refused.get_data(as_text=True)
+    assert course.returned_at is None
+    reason = "Lisage palun aadressile maja number ja klassiruum."
+    assert client.post(f"/admin/courses/{course.id}/return", data={"reason": reason}).status_code == 302
+    assert course.return_reason == reason and not course.is_published
+    page = client.get("/admin/courses").get_data(as_text=True)
+    assert "No course is waiting for approval." in page and "Returned to the provider for changes" in page
+    mails = {m.user_id: m for m in db_session.scalars(select(OutboxMessage))}
+    assert set(mails) == {staff.id, colleague.id}
+    assert mails[staff.id].locale == "ru" and reason in mails[staff.id].body
+    assert f"/provider/courses/{course.id}/edit" in mails[colleague.id].body and "muudatusi" in mails[colleague.id].subject
+    assert client.post(f"/admin/courses/{course.id}/return", data={"reason": reason}).status_code == 302
+    assert db_session.query(OutboxMessage).count() == 2  # a second click sends nothing more
+
+    with client.session_transaction() as session:
+        session["_user_id"], session["_fresh"] = staff.get_id(), True
+    assert reason in client.get(f"/provider/courses/{course.id}").get_data(as_text=True)
+    edited = {**COURSE_FORM, "address": "Kooli 2, klass 14"}
+    assert client.post(f"/provider/courses/{course.id}/edit", data=edited).status_code == 302
+    assert course.returned_at is None and course.return_reason is None
+
+    auth.login("admin", locale="en")
+    assert "Eesti keel A1 õhtuti" in client.get("/admin/courses").get_data(as_text=True)
+    assert client.post(f"/admin/courses/{course.id}/approve").status_code == 302
+    assert course.is_published
+    assert client.get(f"/admin/courses/{course.id}/return").status_code == 404  # published: no return
+
+
 @pytest.mark.parametrize("change, field", [
     ({"ends_at_time": "17:00"}, "ends_at_time"),
     ({"end_date": "2027-01-01"}, "end_date"),
