@@ -13,6 +13,7 @@ from langjourney.counselling import services as counselling
 from langjourney.counselling.models import AppointmentMode, CounsellingBooking
 from langjourney.courses.models import ACTIVE_STATUSES, EnrolmentStatus
 from langjourney.db import utcnow
+from langjourney.learners.services import level_decisions
 from langjourney.selfassess import services as selfassess
 from langjourney.testing import services as testing
 from langjourney.testing.models import AttemptStatus
@@ -51,7 +52,12 @@ def journey(learner: User) -> Journey:
         timeline.append(Event(attempt.finished_at,
                               str(_l("Placement test: level %(level)s.", level=attempt.level)),
                               url_for("testing.result", attempt_id=attempt.id)))
-    if profile is not None and profile.level_source == "counsellor" and profile.level_set_at:
+    decisions = level_decisions(learner)
+    for decision in decisions:
+        timeline.append(Event(decision.decided_at,
+                              str(_l("A counsellor set your level to %(level)s.", level=decision.level))))
+    if not decisions and profile is not None and profile.level_source == "counsellor" and profile.level_set_at:
+        # set before decisions were kept (or by the demo data)
         timeline.append(Event(profile.level_set_at,
                               str(_l("A counsellor set your level to %(level)s.", level=profile.level))))
     timeline.sort(key=lambda e: e.at, reverse=True)

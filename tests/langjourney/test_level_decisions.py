@@ -40,7 +40,7 @@ def test_counsellor_sets_the_level_with_a_reason_and_the_learner_is_told(client,
     with client.session_transaction() as session:
         session["_user_id"], session["_fresh"] = learner.get_id(), True
     home = client.get("/home").get_data(as_text=True)
-    assert "B1.1" in home
+    assert "Языковой консультант установил ваш уровень: B1.1." in home
 
 
 def test_a_refused_level_changes_nothing_and_the_view_is_still_logged(client, auth, db_session):
