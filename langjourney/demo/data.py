@@ -16,7 +16,7 @@ from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import (
-    AVAILABILITY_SLOTS, GOALS, LearnerProfile, LearnerStatus,
+    AVAILABILITY_SLOTS, GOALS, LearnerProfile, LearnerStatus, LevelDecision,
 )
 
 DEMO_PASSWORD = "keeleteekond-demo"
@@ -67,6 +67,7 @@ def _add_enrolments(rng: random.Random) -> int:
         return 0
     courses = list(db.session.scalars(select(Course).where(Course.is_published.is_(True)).order_by(Course.id)))
     today = course_services.local_today()
+    counsellor = services.get_user_by_email(COUNSELLORS[0][0])
     added = 0
     for n in range(1, 31):
         learner = services.get_user_by_email(f"learner{n:03d}@example.com")
@@ -76,6 +77,8 @@ def _add_enrolments(rng: random.Random) -> int:
             continue
         profile = learner.profile
         profile.level, profile.level_source, profile.level_set_at = course.level, "counsellor", utcnow()
+        db.session.add(LevelDecision(learner_id=learner.id, level=course.level, decided_by_id=counsellor.id,
+                                     reason="Demo: the counselling interview.", decided_at=profile.level_set_at))
         closes = course.enrolment_deadline or course.start_date
         # Some seats were accepted 10 days ago, so their confirmation is overdue.
         accepted_on = min(today - timedelta(days=10) if n % 5 == 0 else today, closes)

@@ -3,6 +3,7 @@ from sqlalchemy import func, select
 from langjourney.auth.models import Provider, Role, User
 from langjourney.courses.models import Course, Enrolment, EnrolmentStatus
 from langjourney.demo.data import DEMO_PASSWORD, load_demo
+from langjourney.learners.models import LearnerProfile, LevelDecision
 
 
 def _count(model, *where):
@@ -17,6 +18,9 @@ def test_demo_load_is_complete_and_idempotent(db_session, client):
     assert load_demo() == {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0,
                            "slots": 0}
     statuses = set(db_session.scalars(select(Enrolment.status)))
+    # every level the demo's counsellor set is a kept decision
+    assert db_session.scalar(_count(LevelDecision)) == db_session.scalar(
+        _count(LearnerProfile, LearnerProfile.level_source == "counsellor")) >= enrolments
     assert {EnrolmentStatus.ACCEPTED, EnrolmentStatus.CONFIRMED} <= statuses
     assert db_session.scalar(_count(User, User.role == Role.COUNSELLOR)) == 3
     assert db_session.scalar(_count(User, User.role == Role.ADMIN)) == 1
