@@ -433,14 +433,13 @@ def test_a_write_in_the_reading_phase_is_refused_not_committed_alone(live_app, d
     write_phase) is refused rather than committed on its own, and the connection writes normally
     in the next transaction."""
     from sqlalchemy import text
-    from sqlalchemy.exc import OperationalError
 
-    from langjourney.db import begin_reading
+    from langjourney.db import WriteBeforeWritePhase, begin_reading
     from langjourney.extensions import db
 
     learner_id = _committed_learner_id(db_url)
     begin_reading()
-    with pytest.raises(OperationalError, match="readonly"):
+    with pytest.raises(WriteBeforeWritePhase, match="write_phase"):
         db.session.execute(text(_RENAME), {"name": "Alone", "id": learner_id})
     db.session.rollback()
     db.session.execute(text(_RENAME), {"name": "Next", "id": learner_id})
