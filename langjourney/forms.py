@@ -49,6 +49,11 @@ class Form(FlaskForm):
             return _REQUEST_TRANSLATIONS
 
 
+def strip(value):
+    """A field filter: the text without surrounding spaces (what people paste often has them)."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def choices(mapping: Mapping, blank: bool = False) -> list[SelectChoice]:
     """Select options from a value → label mapping, optionally after a "choose" placeholder."""
     options = [SelectChoice(str(value), label) for value, label in mapping.items()]

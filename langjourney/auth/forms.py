@@ -6,7 +6,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from langjourney.auth.models import Role
 from langjourney.auth.services import MIN_PASSWORD_LENGTH
-from langjourney.forms import Form, choices
+from langjourney.forms import Form, choices, strip
 from langjourney.learners.forms import ProfileForm
 
 ROLE_LABELS = {
@@ -17,10 +17,6 @@ ROLE_LABELS = {
 }
 _REQUIRED = _l("This field is required.")
 _EMAIL = _l("Enter a valid e-mail address, like name@example.com.")
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 _PASSWORD_LENGTH = _l("The password must be at least %(n)d characters long.", n=MIN_PASSWORD_LENGTH)
@@ -36,13 +32,13 @@ def _new_password_fields():
 
 
 class LoginForm(Form):
-    email = EmailField(_l("E-mail"), filters=[_strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL)])
+    email = EmailField(_l("E-mail"), filters=[strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL)])
     password = PasswordField(_l("Password"), validators=[DataRequired(_REQUIRED)])
     remember = BooleanField(_l("Keep me signed in on this device"))
 
 
 class RegistrationForm(ProfileForm):
-    email = EmailField(_l("E-mail"), filters=[_strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL), Length(max=254)])
+    email = EmailField(_l("E-mail"), filters=[strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL), Length(max=254)])
     password, password_confirm = _new_password_fields()
     consent = BooleanField(
         _l("I agree that the foundation processes my data to place me on a course."),
@@ -50,7 +46,7 @@ class RegistrationForm(ProfileForm):
 
 
 class ResetRequestForm(Form):
-    email = EmailField(_l("E-mail"), filters=[_strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL)])
+    email = EmailField(_l("E-mail"), filters=[strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL)])
 
 
 class ResetPasswordForm(Form):
@@ -58,7 +54,7 @@ class ResetPasswordForm(Form):
 
 
 class StaffUserForm(Form):
-    email = EmailField(_l("E-mail"), filters=[_strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL), Length(max=254)])
+    email = EmailField(_l("E-mail"), filters=[strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL), Length(max=254)])
     full_name = StringField(_l("Full name"), validators=[DataRequired(_REQUIRED), Length(max=200)])
     role = SelectField(_l("Role"), choices=choices(
         {role: label for role, label in ROLE_LABELS.items() if role != Role.LEARNER.value}))

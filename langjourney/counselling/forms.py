@@ -10,7 +10,7 @@ from langjourney.counselling.models import LANGUAGE_LABELS, MODE_LABELS, Appoint
 from langjourney.counselling.services import (
     APPOINTMENT_MINUTES, BREAK_MINUTES, MAX_SLOTS_AT_ONCE, SlotFilters, SlotSeries,
 )
-from langjourney.forms import Form, MultiCheckboxField, choices
+from langjourney.forms import Form, MultiCheckboxField, choices, strip
 
 _REQUIRED = _l("This field is required.")
 MODE_CHOICES = {mode.value: label for mode, label in MODE_LABELS.items()}
@@ -18,10 +18,6 @@ MODE_CHOICES = {mode.value: label for mode, label in MODE_LABELS.items()}
 
 def _minutes(num: int):
     return lazy_ngettext("%(num)d minute", "%(num)d minutes", num)
-
-
-def _strip(value):
-    return value.strip() if value else value
 
 
 def _any(mapping) -> list[SelectChoice]:
@@ -53,7 +49,7 @@ class SlotSeriesForm(Form):
     place = StringField(_l("Place"), validators=[Length(max=200, message=_l("Write at most 200 characters."))],
                         description=_l("For appointments in person: town and address, for example "
                                        "Narva, Tallinna mnt 6."))
-    video_link = StringField(_l("Video call link"), filters=[_strip],
+    video_link = StringField(_l("Video call link"), filters=[strip],
                              description=_l("For appointments by video call (optional): the link with which the "
                                             "learner joins the call. Only the learner who books the time gets it, "
                                             "in the confirmation, the reminder and on their appointment page."))
@@ -69,7 +65,7 @@ class SlotSeriesForm(Form):
 class VideoLinkForm(Form):
     """The link of one time by video call, given or changed after it was published."""
 
-    video_link = StringField(_l("Video call link"), filters=[_strip],
+    video_link = StringField(_l("Video call link"), filters=[strip],
                              description=_l("The link with which the learner joins the call, starting with "
                                             "https://. Leave it empty to remove the link."))
 
