@@ -148,8 +148,7 @@ def validate_series(series: SlotSeries, now: datetime) -> None:
     if series.video_link:
         if series.mode is not AppointmentMode.VIDEO:
             raise DomainError(_l("A video call link can only be given for appointments by video call."), "video_link")
-        if not VIDEO_LINK.fullmatch(series.video_link):
-            raise DomainError(_l("Enter a link that starts with https://, of at most 500 characters."), "video_link")
+        _check_video_link(series.video_link)
     if series.day < today:
         raise DomainError(_l("The date is in the past."), "day")
     if series.day > today + timedelta(days=PUBLISH_AHEAD_DAYS):
@@ -220,9 +219,14 @@ def get_slot_for_staff(slot_id: int, staff: User) -> CounsellingSlot | None:
     return slot
 
 
-def live_booking(slot: CounsellingSlot) -> CounsellingBooking | None:
-    return db.session.scalar(select(CounsellingBooking).where(CounsellingBooking.slot_id == slot.id,
-                                                              CounsellingBooking.cancelled_at.is_(None)))
+def live_booking(slot: CounsellingSlot, *, lock: bool = False) -> CounsellingBooking | None:
+    """The time's booking that is not cancelled, if any. With ``lock``, its row is locked and read
+    again (a learner's own cancellation of it may have just committed)."""
+    stmt = select(CounsellingBooking).where(CounsellingBooking.slot_id == slot.id,
+                                            CounsellingBooking.cancelled_at.is_(None))
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalar(stmt)
 
 
 def cancel_slot(slot_id: int, staff: User, reason: str = "") -> CounsellingSlot:
@@ -237,11 +241,7 @@ def cancel_slot(slot_id: int, staff: User, reason: str = "") -> CounsellingSlot:
         raise DomainError(_l("This appointment has already begun, so it can no longer be cancelled."))
     slot.cancelled_at, slot.cancelled_by_id = now, staff.id
     slot.cancel_reason = reason.strip() or None
-    # Locked, and read again once a learner's own cancellation of it has committed.
-    booking = db.session.scalar(
-        select(CounsellingBooking).where(CounsellingBooking.slot_id == slot.id,
-                                         CounsellingBooking.cancelled_at.is_(None))
-        .with_for_update().execution_options(populate_existing=True))
+    booking = live_booking(slot, lock=True)
     if booking is not None:
         booking.cancelled_at, booking.cancelled_by_id = now, staff.id
         _mail(booking.learner, _l("Your counselling appointment on %(when)s is cancelled",
@@ -258,24 +258,19 @@ def change_video_link(slot_id: int, staff: User, link: str | None) -> Counsellin
     if slot is None or slot.cancelled_at is not None or slot.mode is not AppointmentMode.VIDEO:
         raise DomainError(_l("There is no such appointment time."))
     link = (link or "").strip() or None
-    if link is not None and not VIDEO_LINK.fullmatch(link):
-        raise DomainError(_l("Enter a link that starts with https://, of at most 500 characters."), "video_link")
+    if link is not None:
+        _check_video_link(link)
     now = utcnow()
     if slot.ends_at <= now:
         raise DomainError(_l("This appointment has already ended."))
     if link == slot.video_link:  # a second click, or nothing changed: no second mail
         return slot
     slot.video_link = link
-    booking = db.session.scalar(  # locked, as in cancel_slot: the learner may be cancelling it right now
-        select(CounsellingBooking).where(CounsellingBooking.slot_id == slot.id,
-                                         CounsellingBooking.cancelled_at.is_(None))
-        .with_for_update().execution_options(populate_existing=True))
+    booking = live_booking(slot, lock=True)
     if booking is not None:
-        cancel_by = slot.starts_at - CHANGES_CLOSE
         _mail(booking.learner, _l("How to join your counselling appointment on %(when)s",
                                   when=lazy_when(slot.starts_at)),
-              "mail/appointment_link_changed.txt", booking=booking, slot=slot,
-              cancel_by=cancel_by if cancel_by > now else None)
+              "mail/appointment_link_changed.txt", booking=booking, slot=slot, cancel_by=_cancel_by(slot, now))
     db.session.flush()
     return slot
 
@@ -436,15 +431,24 @@ def send_reminders(now: datetime | None = None) -> int:
             continue
         booking = db.session.get(CounsellingBooking, booking_id)
         slot = booking.slot
-        cancel_by = slot.starts_at - CHANGES_CLOSE
         _mail(booking.learner, _l("Reminder: your counselling appointment on %(when)s", when=lazy_when(slot.starts_at)),
-              "mail/appointment_reminder.txt", booking=booking, slot=slot,
-              cancel_by=cancel_by if cancel_by > now else None)
+              "mail/appointment_reminder.txt", booking=booking, slot=slot, cancel_by=_cancel_by(slot, now))
         sent += 1
     return sent
 
 
 # -- small pieces -------------------------------------------------------------------------------------
+
+def _check_video_link(link: str) -> None:
+    if not VIDEO_LINK.fullmatch(link):
+        raise DomainError(_l("Enter a link that starts with https://, of at most 500 characters."), "video_link")
+
+
+def _cancel_by(slot: CounsellingSlot, now: datetime) -> datetime | None:
+    """The last moment the learner may still cancel, for a mail; None once it has passed."""
+    cancel_by = slot.starts_at - CHANGES_CLOSE
+    return cancel_by if cancel_by > now else None
+
 
 def _lock_user(user_id: int) -> None:
     """Lock a user's row (``FOR NO KEY UPDATE``: rows referring to the user can still be written)."""

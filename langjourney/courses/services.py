@@ -27,7 +27,7 @@ from langjourney.courses.models import (
 )
 from langjourney.courses.rules import enrolment_problems
 from langjourney.db import locked, utcnow
-from langjourney.errors import DomainError
+from langjourney.errors import DomainError, required_reason
 from langjourney.extensions import db
 from langjourney.jobs import enqueue
 from langjourney.learners.models import COUNTIES, LearnerStatus
@@ -219,11 +219,7 @@ def return_course(course_id: int, admin: User, reason: str) -> Course:
         raise DomainError(_l("There is no such course."))
     if course.is_published:
         raise DomainError(_l("This course is already published."))
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError(_l("Give a reason."), "reason")
-    if len(reason) > 500:
-        raise DomainError(_l("Write at most 500 characters."), "reason")
+    reason = required_reason(reason)
     if course.returned_at is not None:  # a second click
         return course
     course.returned_at, course.returned_by_id, course.return_reason = utcnow(), admin.id, reason

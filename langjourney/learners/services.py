@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from langjourney.auth.models import Role, User
 from langjourney.courses.models import COURSE_LEVELS
 from langjourney.db import utcnow
-from langjourney.errors import DomainError
+from langjourney.errors import DomainError, required_reason
 from langjourney.extensions import db
 from langjourney.learners.models import LearnerProfile, LevelDecision
 
@@ -36,11 +36,7 @@ def set_level(learner: User, staff: User, level: str, reason: str) -> LevelDecis
         raise DomainError(_l("Only a counsellor or an admin can set a learner's level."))
     if level not in COURSE_LEVELS:
         raise DomainError(_l("Choose a level: %(levels)s.", levels=", ".join(COURSE_LEVELS)), "level")
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError(_l("Give a reason."), "reason")
-    if len(reason) > 500:
-        raise DomainError(_l("Write at most 500 characters."), "reason")
+    reason = required_reason(reason)
     profile = db.session.scalar(  # two staff members at once: one after the other, each seeing the last
         select(LearnerProfile).where(LearnerProfile.user_id == learner.id)
         .with_for_update().execution_options(populate_existing=True))

@@ -19,7 +19,7 @@ from exercises import checkers
 from exercises.model import Item
 from langjourney.auth.models import User
 from langjourney.db import utcnow, write_phase
-from langjourney.errors import DomainError
+from langjourney.errors import DomainError, required_reason
 from langjourney.extensions import db
 from langjourney.content import content
 from langjourney.testing.bank import attempt_bank, engine_bank, live_bank_version
@@ -99,9 +99,8 @@ def retake_status(learner: User) -> RetakeStatus:
 
 def allow_retake(learner: User, counsellor: User, reason: str) -> RetakePermission:
     """A counsellor lets the learner take the test again before the 30 days are over."""
-    if not reason.strip():
-        raise DomainError(_l("Give a reason."), "reason")
-    permission = RetakePermission(learner_id=learner.id, granted_by_id=counsellor.id, reason=reason.strip())
+    permission = RetakePermission(learner_id=learner.id, granted_by_id=counsellor.id,
+                                  reason=required_reason(reason))
     db.session.add(permission)
     db.session.flush()
     return permission
