@@ -38,13 +38,11 @@ def run_flask(env: dict, *args: str) -> None:
                    capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def live_server(e2e_env):
-    """The app served by ``flask run`` on a fresh, migrated SQLite database."""
+def serve(env: dict):
+    """``flask run`` on ``env``'s database, on a free port: yields the base URL."""
     port = _free_port()
-    run_flask(e2e_env, "db", "upgrade")
     server = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
-                               "--port", str(port)], env=e2e_env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -59,6 +57,13 @@ def live_server(e2e_env):
     yield url
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_env):
+    """The app served by ``flask run`` on a fresh, migrated SQLite database."""
+    run_flask(e2e_env, "db", "upgrade")
+    yield from serve(e2e_env)
 
 
 @pytest.fixture(scope="session")
