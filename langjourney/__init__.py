@@ -20,6 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_logging(app)
     register_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_templating(app)
     register_request_hooks(app)
@@ -53,6 +54,21 @@ def register_extensions(app: Flask) -> None:
     jobs.init_app(app)
     import langjourney.models  # noqa: F401  (every model registered with the metadata)
     import langjourney.auth.access  # noqa: F401  (the user loader)
+
+
+def register_url_converters(app: Flask) -> None:
+    """``<int:…>`` in a route takes only numbers that fit an id column: a larger one matches no route
+    (404), where it used to reach the database and fail there (500). Before the blueprints: a rule
+    looks its converters up when it is added."""
+    from werkzeug.routing import IntegerConverter
+
+    from langjourney.db import MAX_ID
+
+    class IdConverter(IntegerConverter):
+        def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):
+            super().__init__(map, fixed_digits, min, max, signed)
+
+    app.url_map.converters["int"] = IdConverter
 
 
 def register_blueprints(app: Flask) -> None:

@@ -23,6 +23,21 @@ NAMING_CONVENTION = {
 SQLITE_BUSY_TIMEOUT = 10.0  # seconds a statement waits for SQLite's write lock before giving up
 
 
+# Ids are PostgreSQL INTEGERs. A larger number in a URL or a query string names no row; sent to the
+# database it would make the driver raise (an overflow) instead of finding nothing.
+MAX_ID = 2**31 - 1
+
+
+def positive_int(value: str) -> int:
+    """A whole number from 1 that fits an id column (an id, a page number), from a URL or query
+    string; ``ValueError`` otherwise, so ``request.args.get(name, default, type=positive_int)`` falls
+    back to the default."""
+    number = int(value)
+    if not 1 <= number <= MAX_ID:
+        raise ValueError(f"{value!r} is not between 1 and {MAX_ID}")
+    return number
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(timezone.utc)

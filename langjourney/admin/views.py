@@ -9,6 +9,7 @@ from langjourney.auth import services
 from langjourney.auth.access import role_required
 from langjourney.auth.forms import StaffUserForm
 from langjourney.auth.models import AccessLog, Role, User
+from langjourney.db import positive_int
 from langjourney.forms import run_service
 from langjourney.extensions import db
 
@@ -43,7 +44,7 @@ def _create_staff(form: StaffUserForm):
 @bp.get("/access-log")
 @role_required(Role.ADMIN)
 def access_log():
-    page = request.args.get("page", 1, type=int)
+    page = request.args.get("page", 1, type=positive_int)
     entries = db.session.execute(
         select(AccessLog, User.full_name).join(User, User.id == AccessLog.staff_id)
         .order_by(AccessLog.at.desc(), AccessLog.id.desc()).limit(100).offset((max(page, 1) - 1) * 100)

@@ -19,6 +19,7 @@ from flask_babel import force_locale
 from langjourney.courses import services
 from langjourney.courses.access import get_enrolment_or_404
 from langjourney.courses.models import COURSE_LEVELS, Course, Enrolment, EnrolmentStatus
+from langjourney.db import positive_int
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 
@@ -147,6 +148,8 @@ def _percent(body: dict, name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():  # JSON does not tell 92 from 92.0
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
         raise InvalidInput(name, f"{name} must be a whole number from 0 to 100.")
     return value
@@ -178,7 +181,10 @@ def list_courses():
 
 @bp.get("/enrolments")
 def list_enrolments():
-    course_id = request.args.get("course_id", type=int)
+    try:
+        course_id = None if request.args.get("course_id") is None else positive_int(request.args["course_id"])
+    except ValueError:
+        raise InvalidInput("course_id", "course_id must be a course's id: a whole number from 1.") from None
     status = request.args.get("status")
     if status is not None and status not in {s.value for s in EnrolmentStatus}:
         raise InvalidInput("status", "status must be one of " + ", ".join(s.value for s in EnrolmentStatus) + ".")

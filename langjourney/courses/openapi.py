@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from langjourney.courses.models import COURSE_LEVELS, EnrolmentStatus, Mode, Programme
+from langjourney.db import MAX_ID
 
 _ERROR = {"type": "object", "required": ["error", "description"],
           "properties": {"error": {"type": "string"}, "description": {"type": "string"},
                          "field": {"type": ["string", "null"]}}}
 _NULLABLE_STR = {"type": ["string", "null"]}
 _PERCENT = {"type": ["integer", "null"], "minimum": 0, "maximum": 100}
+_ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 _COURSE = {"type": "object", "properties": {
     "id": {"type": "integer"}, "title": {"type": "string"}, "level": {"enum": list(COURSE_LEVELS)},
@@ -48,7 +50,7 @@ _ERRORS = {"401": _json(_ref("Error"), "Missing, unknown or revoked token"),
 _ACTION_ERRORS = {**_ERRORS, "409": _json(_ref("Error"), "The enrolment's status does not allow this"),
                   "422": _json(_ref("Error"), "Invalid input (the field is named), or an Idempotency-Key "
                                               "already used for a different request")}
-_ID = [{"name": "enrolment_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+_ID = [{"name": "enrolment_id", "in": "path", "required": True, "schema": _ID_SCHEMA}]
 
 _IDEMPOTENCY = (
     "Send an `Idempotency-Key` header (1 to 255 visible ASCII characters, e.g. a UUID) with a POST to make "
@@ -99,7 +101,7 @@ def document() -> dict:
                              "Your courses"), "401": _ERRORS["401"]}}},
             "/enrolments": {"get": {
                 "summary": "List enrolments on your courses with their status",
-                "parameters": [{"name": "course_id", "in": "query", "schema": {"type": "integer"}},
+                "parameters": [{"name": "course_id", "in": "query", "schema": _ID_SCHEMA},
                                {"name": "status", "in": "query",
                                 "schema": {"enum": [s.value for s in EnrolmentStatus]}}],
                 "responses": {"200": _json({"type": "object", "properties": {

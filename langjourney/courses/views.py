@@ -17,6 +17,7 @@ from langjourney.courses.forms import CatalogueFilterForm, ReturnCourseForm
 from langjourney.courses.models import (
     ENROLMENT_STATUS_LABELS, MODE_LABELS, PROGRAMME_LABELS, SUPPORT_LANGUAGES,
 )
+from langjourney.db import positive_int
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
@@ -42,7 +43,7 @@ def catalogue():
     form = CatalogueFilterForm(request.args)
     form.town.choices = [("", _("— any —"))] + [(t, t) for t in services.catalogue_towns()]
     form.start_month.choices = _month_choices(services.local_today())
-    page = services.search_catalogue(form.to_filters(), request.args.get("page", 1, type=int))
+    page = services.search_catalogue(form.to_filters(), request.args.get("page", 1, type=positive_int))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("courses/catalogue.html", form=form, result=page, args=args, labels=LABELS)
 

@@ -9,6 +9,7 @@ from flask_login import current_user
 from langjourney.auth.access import get_learner_or_404, role_required
 from langjourney.auth.models import Role
 from langjourney.auth.services import update_profile
+from langjourney.db import positive_int
 from langjourney.forms import run_service
 from langjourney.extensions import db
 from langjourney.learners import services
@@ -48,7 +49,7 @@ def profile():
 @role_required(Role.COUNSELLOR, Role.ADMIN)
 def staff_list():
     query = request.args.get("q", "")
-    page = request.args.get("page", 1, type=int)
+    page = request.args.get("page", 1, type=positive_int)
     learners, total = services.search_learners(query, page)
     return render_template("learners/staff_list.html", learners=learners, total=total, query=query,
                            page=page, page_size=services.PAGE_SIZE)

@@ -1,5 +1,7 @@
 """Every route × every role: who gets the page, who is sent to sign in, who is refused. Provider
 routes also × ownership: another provider's course, enrolment or token is a 404, whatever the id."""
+import re
+
 import pytest
 
 from langjourney.courses.services import create_api_token
@@ -138,6 +140,30 @@ def test_access_matrix(client, auth, db_session, endpoint, role):
     else:
         assert response.status_code == 403
         assert learner.email not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("number", [2**31, 10**25])
+def test_ids_too_large_for_the_database_are_404(app, client, db_session, number):
+    """A number beyond the id columns' range matches no route (404) instead of reaching the database,
+    whose driver would fail on it (500)."""
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if "<int:" not in rule.rule:
+            continue
+        url = re.sub(r"<int:\w+>", str(number), rule.rule)
+        url = re.sub(r"<any\((\w+)[^>]*>", r"\1", url)
+        url = re.sub(r"<[^>]+>", "x", url)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            assert client.open(url, method=method).status_code == 404, (method, url)
+            checked += 1
+    assert checked >= 30
+
+
+def test_page_numbers_out_of_range_show_the_first_page(client, auth, db_session):
+    auth.login("admin")
+    for url in ("/courses", "/staff/learners", "/admin/access-log"):
+        for page in (0, -3, 2**31, 10**25, "x"):
+            assert client.get(f"{url}?page={page}").status_code == 200, (url, page)
 
 
 def test_learner_loader_refuses_and_404s(client, auth, db_session):

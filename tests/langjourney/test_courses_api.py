@@ -54,7 +54,7 @@ def test_another_providers_enrolment_is_404(client, db_session, school, endpoint
     method, url = API_ROUTES[endpoint]
     theirs = EnrolmentFactory()
     db_session.commit()
-    for enrolment_id in (theirs.id, 999999):
+    for enrolment_id in (theirs.id, 999999, 2**31, 10**25):
         response = client.open(url.format(enrolment=enrolment_id), method=method, headers=bearer(school["token"]),
                                json={})
         assert response.status_code == 404 and response.is_json
@@ -72,6 +72,21 @@ def test_lists_show_only_own_courses_and_enrolments(client, db_session, school):
     assert [e["id"] for e in enrolments] == [school["enrolment"].id] and enrolments[0]["status"] == "accepted"
     assert client.get("/api/v1/enrolments?status=confirmed", headers=bearer(school["token"])).json == {"enrolments": []}
     assert client.get("/api/v1/enrolments?status=nope", headers=bearer(school["token"])).status_code == 422
+
+
+@pytest.mark.parametrize("course_id", ["abc", "0", "-1", "1.5", str(2**31), str(10**25)])
+def test_a_course_id_that_is_no_id_is_refused(client, school, course_id):
+    response = client.get(f"/api/v1/enrolments?course_id={course_id}", headers=bearer(school["token"]))
+    assert response.status_code == 422 and response.json["field"] == "course_id"
+
+
+def test_a_percentage_may_be_written_with_a_decimal_point(client, db_session, school):
+    """JSON does not tell 92 from 92.0; 92.5 is still refused."""
+    url = f"/api/v1/enrolments/{school['enrolment'].id}/drop-out"
+    refused = client.post(url, headers=bearer(school["token"]), json={"attendance_percent": 92.5})
+    assert refused.status_code == 422 and refused.json["field"] == "attendance_percent"
+    response = client.post(url, headers=bearer(school["token"]), json={"attendance_percent": 92.0})
+    assert response.status_code == 200 and response.json["attendance_percent"] == 92
 
 
 def test_confirm_then_complete(client, school):
