@@ -50,9 +50,10 @@ def validate_rules(rules) -> None:
     if not isinstance(rules, list):
         raise DomainError(_l("The tier rules must be a list."), "tier_rules")
     for n, rule in enumerate(rules, 1):
-        if not isinstance(rule, dict) or set(rule) != {"tier", "when"} or not isinstance(rule["tier"], int) \
-                or rule["tier"] < 1 or not isinstance(rule["when"], dict) or not rule["when"]:
-            raise DomainError(_l("Rule %(n)d must have a tier (1 or more) and conditions.", n=n), "tier_rules")
+        # Tiers 1-9, as the default tier: a tier is stored in every allocation event's integer column.
+        if not isinstance(rule, dict) or set(rule) != {"tier", "when"} or type(rule["tier"]) is not int \
+                or not 1 <= rule["tier"] <= 9 or not isinstance(rule["when"], dict) or not rule["when"]:
+            raise DomainError(_l("Rule %(n)d must have a tier (1 to 9) and conditions.", n=n), "tier_rules")
         unknown = set(rule["when"]) - CONDITIONS
         if unknown:
             raise DomainError(_l("Rule %(n)d has an unknown condition: %(name)s.", n=n,

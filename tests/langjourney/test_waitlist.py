@@ -386,6 +386,12 @@ def test_admin_policy_versions(client, auth, db_session):
                                                  "tier_rules": '[{"tier": 1, "when": {"age": ["x"]}}]',
                                                  "lottery_seed": "x", "note": "n"})
     assert "unknown condition" in unknown.get_data(as_text=True)
+    for tier in ("0", "10", "1e30", "true", "1.5"):
+        too_far = client.post("/admin/policy", data={"offer_hours": 24, "max_waitlists": 3, "default_tier": 2,
+                                                     "tier_rules": f'[{{"tier": {tier}, "when": {{"county": ["harju"]}}}}]',
+                                                     "lottery_seed": "x", "note": "n"})
+        assert "tier (1 to 9)" in too_far.get_data(as_text=True), tier
+    assert current_policy().version == 1
     ok = client.post("/admin/policy", data={"offer_hours": 24, "max_waitlists": 2, "default_tier": 2,
                                             "tier_rules": '[{"tier": 1, "when": {"status": ["returnee"]}}]',
                                             "lottery_seed": "2027-draw", "note": "Returnees first"})
