@@ -107,9 +107,11 @@ def register_request_hooks(app: Flask) -> None:
     from flask import request
 
     from langjourney.db import begin_reading
+    from langjourney.ops.input import init_input_checks
     from langjourney.ops.security import init_security
 
     init_security(app)
+    init_input_checks(app)  # before anything touches the database
 
     @app.before_request
     def begin_transaction():

@@ -60,6 +60,8 @@ def _split(value: str) -> list[str]:
 def _parse_value(column: str, raw: str):
     """The Python value of one cell; raises ValueError with a message for people."""
     value = raw.strip()
+    if "\x00" in value:  # PostgreSQL cannot store it (see langjourney.ops.input)
+        raise ValueError(_l("the value contains a character that cannot be stored (a NUL character)"))
     if value.startswith("'") and value[1:2] in _FORMULA_START:
         value = value[1:]  # our export's guard against spreadsheet formulas
     if not value:
@@ -67,7 +69,7 @@ def _parse_value(column: str, raw: str):
             return None
         raise ValueError(_l("a value is required"))
     if column == "id" or column in ("academic_hours", "capacity"):
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):  # "²" is a digit to isdigit(), not to int()
             raise ValueError(_l("“%(value)s” is not a whole number", value=value))
         return int(value)
     if column in ("start_date", "end_date", "enrolment_deadline"):

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from langjourney.extensions import db
+from langjourney.ops.input import UnstorableText
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,16 @@ def init_errors(app: Flask) -> None:
         return render_template("errors/error.html", code=400, title=_("The form expired"),
                                message=_("The form was open too long or was sent twice. Go back, "
                                          "reload the page and try again.")), 400
+
+    @app.errorhandler(UnstorableText)
+    def unstorable_text(error):
+        db.session.rollback()
+        message = _("What you sent contains a character that cannot be stored (a NUL character or a broken "
+                    "one). Remove it and try again.")
+        if _wants_json():
+            return {"error": error.name, "description": message, "field": error.field}, 400
+        return render_template("errors/error.html", code=400, title=_("Something is wrong with the request"),
+                               message=message), 400
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -63,6 +63,16 @@ def test_mixed_file_writes_nothing(db_session, provider):
     assert count(db_session) == 0
 
 
+def test_nul_characters_and_odd_digits_are_refused_with_their_line(db_session, provider):
+    nul = GOOD[0].replace("Kooli 2", "Kooli\x002")
+    odd_digits = GOOD[1].replace(",150,", ",1²0,")
+    with pytest.raises(CsvImportFailed) as info:
+        import_courses(csv_text(nul, odd_digits).encode(), provider, None)
+    assert [(e.line, e.column) for e in info.value.errors] == [(2, "address"), (3, "academic_hours")]
+    assert "NUL" in str(info.value.errors[0])
+    assert count(db_session) == 0
+
+
 def test_rule_errors_name_their_column(db_session, provider):
     late_end = GOOD[0].replace("2027-05-31", "2027-01-01")
     no_place = GOOD[0].replace("ida-viru,Narva", ",")

@@ -1,0 +1,63 @@
+"""Text that the database cannot store is refused at the door: every query string, form and JSON
+body, before any view runs.
+
+PostgreSQL refuses a NUL character in text, and a string with half of a UTF-16 surrogate pair (JSON
+can carry one: ``"\\ud800"``) cannot be encoded for it at all. Either used to reach a service and
+fail there, a 500 after the work was done. No one types these; they come from pasted binary, broken
+clients or probes, so the request is answered 400 with a reason instead of each form re-rendering.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Flask, request
+from werkzeug.exceptions import BadRequest
+
+
+class UnstorableText(BadRequest):
+    """A request carried text that cannot be stored; ``field`` names where."""
+
+    def __init__(self, field: str):
+        super().__init__()
+        self.field = field
+
+
+def storable(text: str) -> bool:
+    """Whether the database can store ``text``: no NUL character, and valid Unicode throughout."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_strings(value, path: str) -> Iterator[tuple[str, str]]:
+    """Every key and string in a JSON value, each with where it is."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield path or "body", key
+            yield from _json_strings(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item, path)
+
+
+def _texts() -> Iterator[tuple[str, str]]:
+    for source in (request.args, request.form):
+        for name, value in source.items(multi=True):
+            yield name, name
+            yield name, value
+    if request.is_json:
+        yield from _json_strings(request.get_json(silent=True), "")
+
+
+def init_input_checks(app: Flask) -> None:
+    @app.before_request
+    def refuse_unstorable_text():
+        for field, text in _texts():
+            if not storable(text):
+                raise UnstorableText(field)
