@@ -370,7 +370,20 @@ def free_seats(conn, n: int) -> list[int]:
 # (a) In-process: the UPDATE baseline and allocate(), in client processes
 
 
-def _update_client(info: str, n_courses: int, seconds: float, barrier, results, seed_: int) -> None:
+def run_processes(ctx, target, arg_lists: list[tuple]) -> list:
+    """One process per tuple, each running ``target(barrier, results, *args)`` (the barrier lines
+    them up before their clocks start); returns what each put on ``results``."""
+    barrier, results = ctx.Barrier(len(arg_lists)), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(barrier, results, *args)) for args in arg_lists]
+    for p in procs:
+        p.start()
+    got = [results.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return got
+
+
+def _update_client(barrier, results, info: str, n_courses: int, seconds: float, seed_: int) -> None:
     import random
 
     import psycopg
@@ -395,15 +408,7 @@ def _update_client(info: str, n_courses: int, seconds: float, barrier, results, 
 
 
 def run_update_baseline(ctx, info: str, clients: int, n_courses: int, seconds: float, tag: int) -> dict:
-    barrier = ctx.Barrier(clients)
-    results = ctx.Queue()
-    procs = [ctx.Process(target=_update_client, args=(info, n_courses, seconds, barrier, results, tag * 100 + i))
-             for i in range(clients)]
-    for p in procs:
-        p.start()
-    got = [results.get() for _ in procs]
-    for p in procs:
-        p.join()
+    got = run_processes(ctx, _update_client, [(info, n_courses, seconds, tag * 100 + i) for i in range(clients)])
     lat = [x for g in got for x in g["lat"]]
     n = sum(g["n"] for g in got)
     elapsed = max(g["elapsed"] for g in got)

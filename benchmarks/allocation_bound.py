@@ -48,7 +48,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from allocation_benchmark import conninfo, free_seats, log, run_pgbench, run_update_baseline  # noqa: E402
+from allocation_benchmark import (  # noqa: E402
+    conninfo, free_seats, log, pct, run_pgbench, run_processes, run_update_baseline,
+)
 
 from langjourney.courses.rules import adaptation_cutoff  # noqa: E402
 from langjourney.waitlist.policy import DEFAULT_RULES  # noqa: E402
@@ -170,7 +172,7 @@ UPDATE enrolment SET status = 'accepted', ended_at = NULL WHERE status <> 'accep
 """
 
 
-def _client(info: str, calls: list, variant: str, barrier, results) -> None:
+def _client(barrier, results, info: str, calls: list, variant: str) -> None:
     import psycopg
 
     moment = datetime.now(timezone.utc)
@@ -204,19 +206,12 @@ def _client(info: str, calls: list, variant: str, barrier, results) -> None:
 
 def run_variant(ctx, info: str, clients: int, calls: list, variant: str) -> dict:
     random.Random(7).shuffle(calls)
-    barrier, results = ctx.Barrier(clients), ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(info, calls[i::clients], variant, barrier, results))
-             for i in range(clients)]
-    for p in procs:
-        p.start()
-    got = [results.get() for _ in procs]
-    for p in procs:
-        p.join()
+    got = run_processes(ctx, _client, [(info, calls[i::clients], variant) for i in range(clients)])
     elapsed = max(g["elapsed"] for g in got)
     seats = sum(g["seats"] for g in got)
-    lat = sorted(x for g in got for x in g["lat"])
+    lat = [x for g in got for x in g["lat"]]
     return {"seats": seats, "calls": len(calls), "elapsed": elapsed, "seats_s": seats / elapsed,
-            "p50_ms": 1000 * lat[len(lat) // 2], "p95_ms": 1000 * lat[int(len(lat) * 0.95)],
+            "p50_ms": 1000 * pct(lat, 0.5), "p95_ms": 1000 * pct(lat, 0.95),
             "client_cpu_ms": 1000 * sum(g["cpu"] for g in got) / len(calls)}
 
 
