@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from langjourney.courses.rules import ADAPTATION_WITHOUT_PERMIT_DATE, in_adaptation_window
 from langjourney.errors import DomainError
 from langjourney.extensions import db
-from langjourney.learners.models import LearnerProfile
+from langjourney.learners.models import COUNTIES, MOTHER_TONGUES, STATUS_LABELS, LearnerProfile
 from langjourney.waitlist.models import AllocationPolicy
 
 # Default: learners obliged to study under the adaptation programme first.
@@ -40,6 +40,11 @@ def current_policy() -> AllocationPolicy:
     except IntegrityError:  # created by another process a moment ago
         pass
     return db.session.scalar(select(AllocationPolicy).order_by(AllocationPolicy.version.desc()).limit(1))
+
+
+def versions() -> list[AllocationPolicy]:
+    """Every version of the policy, the newest first."""
+    return list(db.session.scalars(select(AllocationPolicy).order_by(AllocationPolicy.version.desc())))
 
 
 def policy_version(version: int) -> AllocationPolicy | None:
@@ -120,6 +125,29 @@ def _condition(name: str, value, profile):
     # The stored strings, compared as such: a rule may name a status that does not exist.
     column = type_coerce(profile.c.status, String) if name == "status" else profile.c[name]
     return column.in_(value)  # the columns are NOT NULL
+
+
+def describe_rules(policy: AllocationPolicy) -> list[tuple[int, list[str]]]:
+    """The policy's priority rules in words, for learners: ``(tier, conditions)`` per rule in order
+    (the first rule that fits a learner gives their tier), the conditions as phrases in the current
+    language. Everyone else is in ``policy.default_tier``."""
+    statuses = {status.value: label for status, label in STATUS_LABELS.items()}
+    names = {"status": statuses, "county": COUNTIES, "mother_tongue": MOTHER_TONGUES}
+    described = []
+    for rule in policy.tier_rules:
+        phrases = []
+        for condition, value in rule["when"].items():
+            if condition == "adaptation_window":
+                phrases.append(str(_l("within the adaptation programme's window (the first 5 years after the "
+                                      "first residence permit, or under international or temporary protection)")
+                                   if value else _l("past the adaptation programme's window")))
+                continue
+            values = ", ".join(str(names[condition].get(v, v)) for v in value)
+            phrases.append(str({"status": _l("status: %(values)s", values=values),
+                                "county": _l("living in: %(values)s", values=values),
+                                "mother_tongue": _l("mother tongue: %(values)s", values=values)}[condition]))
+        described.append((rule["tier"], phrases))
+    return described
 
 
 def lottery(policy: AllocationPolicy, entry_id: int) -> str:

@@ -518,6 +518,20 @@ def _queue_offer_mails(course: Course, offers: dict[int, Candidate], expires_at:
 
 # -- what the learner sees -----------------------------------------------------------------------------
 
+OUTCOME_KINDS = ("offer", "accept", "decline", "expire")
+HISTORY_WEEKS = 8  # the recent past that estimates and the public figures look at
+
+
+def recent_outcomes(weeks: int = HISTORY_WEEKS) -> dict[str, int]:
+    """How many seats were offered, accepted, declined and let expire in the last ``weeks`` weeks,
+    from the allocation log (for the public page on how seats are offered)."""
+    counts = dict(db.session.execute(
+        select(AllocationEvent.kind, func.count()).where(AllocationEvent.kind.in_(OUTCOME_KINDS),
+                                                         AllocationEvent.at >= now() - timedelta(weeks=weeks))
+        .group_by(AllocationEvent.kind)).all())
+    return {kind: counts.get(kind, 0) for kind in OUTCOME_KINDS}
+
+
 @dataclass(frozen=True)
 class Position:
     entry: WaitlistEntry
@@ -545,7 +559,7 @@ def position(entry: WaitlistEntry) -> Position:
     ahead = [c for c in before if ineligibility(c, course, histories.get(c.learner_id, [])) is None]
     freed = db.session.scalar(select(func.count()).select_from(AllocationEvent).where(
         AllocationEvent.course_id == course.id, AllocationEvent.kind.in_(("decline", "expire", "cancel")),
-        AllocationEvent.at >= now() - timedelta(weeks=8))) or 0
-    weekly = freed / 8
+        AllocationEvent.at >= now() - timedelta(weeks=HISTORY_WEEKS))) or 0
+    weekly = freed / HISTORY_WEEKS
     estimate = (len(ahead) + 1) / weekly if weekly else None
     return Position(entry, len(ahead) + 1, mine.tier, len(ahead), weekly, estimate)

@@ -6,7 +6,6 @@ import json
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
@@ -18,7 +17,7 @@ from langjourney.extensions import db
 from langjourney.waitlist import policy as policies
 from langjourney.waitlist import services
 from langjourney.waitlist.forms import ActionForm, PolicyForm
-from langjourney.waitlist.models import AllocationPolicy, WaitlistEntry
+from langjourney.waitlist.models import WaitlistEntry
 
 bp = Blueprint("waitlist", __name__)
 
@@ -53,8 +52,20 @@ def mine():
     offer = services.open_offer(current_user)
     db.session.commit()  # an offer past its deadline has just expired
     positions = [services.position(e) for e in services.active_entries(current_user)]
+    policy = policies.current_policy()
     return render_template("waitlist/mine.html", offer=offer, positions=positions, form=ActionForm(),
-                           policy=policies.current_policy())
+                           policy=policy, rules=policies.describe_rules(policy))
+
+
+@bp.get("/fairness")
+def fairness():
+    """How freed seats are offered, for anyone: the rules in force in words, the published lottery
+    seed, the versions and the last weeks' outcomes."""
+    current = policies.current_policy()
+    db.session.commit()  # version 1, if it was just created
+    history = policies.versions()
+    return render_template("waitlist/fairness.html", policy=current, rules=policies.describe_rules(current),
+                           history=history, outcomes=services.recent_outcomes(), weeks=services.HISTORY_WEEKS)
 
 
 @bp.post("/waitlists/<int:entry_id>/leave")
@@ -133,5 +144,5 @@ def policy():
             by_id=current_user.id))[0]:
         flash(_("A new policy version is in force."), "success")
         return redirect(url_for("waitlist.policy"))
-    history = db.session.scalars(select(AllocationPolicy).order_by(AllocationPolicy.version.desc())).all()
+    history = policies.versions()
     return render_template("waitlist/policy.html", form=form, current=current, history=history)

@@ -18,6 +18,7 @@ PROVIDER = {"provider", "provider_admin"}
 # endpoint -> (method, url, roles that get through[, the statuses they get instead of 200/302])
 ROUTES = {
     "main.index": ("GET", "/", PUBLIC),
+    "waitlist.fairness": ("GET", "/fairness", PUBLIC),
     "main.healthz": ("GET", "/healthz", PUBLIC),
     "main.set_language": ("POST", "/language", PUBLIC),
     "main.staff_home": ("GET", "/staff", STAFF),

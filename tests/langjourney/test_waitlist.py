@@ -27,7 +27,7 @@ from langjourney.waitlist.clock import frozen_at
 from langjourney.waitlist.models import (
     AllocationEvent, AllocationPolicy, EntryStatus, Offer, OfferStatus, WaitlistEntry,
 )
-from langjourney.waitlist.policy import DEFAULT_RULES, current_policy, lottery, tier_of
+from langjourney.waitlist.policy import DEFAULT_RULES, current_policy, describe_rules, lottery, publish_policy, tier_of
 from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
 
 
@@ -360,6 +360,39 @@ def test_signed_offer_link_without_signing_in(client, db_session):
     assert db_session.scalar(select(Enrolment).where(Enrolment.learner_id == me.id)) is not None
 
 
+def test_the_rules_in_words_follow_the_policy(app, db_session):
+    policy = AllocationPolicy(version=9, default_tier=4, lottery_seed="s", tier_rules=[
+        {"tier": 1, "when": {"adaptation_window": True}},
+        {"tier": 2, "when": {"status": ["returnee", "no_such_status"], "county": ["ida-viru", "harju"]}},
+        {"tier": 3, "when": {"mother_tongue": ["uk"], "adaptation_window": False}}])
+    with app.test_request_context(), force_locale("en"):
+        assert describe_rules(policy) == [
+            (1, ["within the adaptation programme's window (the first 5 years after the first residence permit, "
+                 "or under international or temporary protection)"]),
+            (2, ["status: Returnee, no_such_status", "living in: Ida-Viru County, Harju County"]),
+            (3, ["mother tongue: Ukrainian", "past the adaptation programme's window"])]
+    with app.test_request_context(), force_locale("et"):
+        assert describe_rules(policy)[1][1] == ["staatus: Tagasipöörduja, no_such_status",
+                                                "elukoht: Ida-Viru maakond, Harju maakond"]
+
+
+def test_anyone_can_read_how_seats_are_offered(client, db_session):
+    publish_policy(offer_hours=72, max_waitlists=2, tier_rules=[{"tier": 1, "when": {"county": ["ida-viru"]}}],
+                   default_tier=3, lottery_seed="2027-kevad", note="Ida-Virumaa first", by_id=None)
+    course, someone = CourseFactory(), learner()
+    for kind in ("offer", "offer", "accept", "expire"):
+        services.log(kind, actor="job", learner_id=someone.id, course_id=course.id)
+    services.log("offer", actor="job", learner_id=someone.id, course_id=course.id, at=utcnow() - timedelta(weeks=9))
+    db_session.commit()
+    page = client.get("/fairness", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Priority group 1: living in: Ida-Viru County" in page and "Priority group 3: everyone else." in page
+    assert "72 hours to accept" in page and "at most 2 waiting lists" in page
+    assert "<code>2027-kevad</code>" in page and "Ida-Virumaa first" not in page  # notes are the admins'
+    assert "<td>2</td><td>1</td><td>0</td><td>1</td>" in page  # offered, accepted, declined, expired in 8 weeks
+    assert "Kuidas vabanenud kohti pakutakse" in client.get("/fairness", headers={"Accept-Language": "et"}).get_data(
+        as_text=True)
+
+
 def test_waitlist_page_explains_the_position(client, auth, db_session):
     course = CourseFactory(capacity=1)
     fill(course, 1)
@@ -371,6 +404,7 @@ def test_waitlist_page_explains_the_position(client, auth, db_session):
     response = client.post(f"/courses/{course.id}/waitlist", follow_redirects=True)
     page = response.get_data(as_text=True)
     assert "2. among the learners" in page and "Why am I here?" in page
+    assert "Priority group 1: within the adaptation programme" in page and "Priority group 2: everyone else." in page
     entry = services.active_entries(me)[0]
     client.post(f"/waitlists/{entry.id}/leave")
     assert services.active_entries(me) == []
@@ -387,9 +421,9 @@ def test_admin_policy_versions(client, auth, db_session):
                                                  "lottery_seed": "x", "note": "n"})
     assert "unknown condition" in unknown.get_data(as_text=True)
     for tier in ("0", "10", "1e30", "true", "1.5"):
+        rules = f'[{{"tier": {tier}, "when": {{"county": ["harju"]}}}}]'
         too_far = client.post("/admin/policy", data={"offer_hours": 24, "max_waitlists": 3, "default_tier": 2,
-                                                     "tier_rules": f'[{{"tier": {tier}, "when": {{"county": ["harju"]}}}}]',
-                                                     "lottery_seed": "x", "note": "n"})
+                                                     "tier_rules": rules, "lottery_seed": "x", "note": "n"})
         assert "tier (1 to 9)" in too_far.get_data(as_text=True), tier
     assert current_policy().version == 1
     ok = client.post("/admin/policy", data={"offer_hours": 24, "max_waitlists": 2, "default_tier": 2,
