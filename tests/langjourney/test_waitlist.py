@@ -406,6 +406,7 @@ def test_waitlist_page_explains_the_position(client, auth, db_session):
     assert "2. among the learners" in page and "Why am I here?" in page
     assert "Priority group 1: within the adaptation programme" in page and "Priority group 2: everyone else." in page
     entry = services.active_entries(me)[0]
+    assert f"(for the lottery)</dt><dd>{entry.id}</dd>" in page
     client.post(f"/waitlists/{entry.id}/leave")
     assert services.active_entries(me) == []
 
