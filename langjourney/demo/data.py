@@ -18,6 +18,8 @@ from langjourney.extensions import db
 from langjourney.learners.models import (
     AVAILABILITY_SLOTS, GOALS, LearnerProfile, LearnerStatus, LevelDecision,
 )
+from langjourney.waitlist import services as waitlist
+from langjourney.waitlist.models import WaitlistEntry
 
 DEMO_PASSWORD = "keeleteekond-demo"
 ADMIN = ("admin@example.com", "Anne Admin")
@@ -75,10 +77,7 @@ def _add_enrolments(rng: random.Random) -> int:
         course = nearby[rng.randrange(len(nearby))] if nearby else None
         if course is None:
             continue
-        profile = learner.profile
-        profile.level, profile.level_source, profile.level_set_at = course.level, "counsellor", utcnow()
-        db.session.add(LevelDecision(learner_id=learner.id, level=course.level, decided_by_id=counsellor.id,
-                                     reason="Demo: the counselling interview.", decided_at=profile.level_set_at))
+        _set_level(learner, course.level, counsellor)
         closes = course.enrolment_deadline or course.start_date
         # Some seats were accepted 10 days ago, so their confirmation is overdue.
         accepted_on = min(today - timedelta(days=10) if n % 5 == 0 else today, closes)
@@ -94,15 +93,58 @@ def _add_enrolments(rng: random.Random) -> int:
     return added
 
 
+def _set_level(learner: User, level: str, counsellor: User) -> None:
+    """The level a demo counsellor set, kept as a decision (without the mail that set_level sends)."""
+    profile = learner.profile
+    profile.level, profile.level_source, profile.level_set_at = level, "counsellor", utcnow()
+    db.session.add(LevelDecision(learner_id=learner.id, level=level, decided_by_id=counsellor.id,
+                                 reason="Demo: the counselling interview.", decided_at=profile.level_set_at))
+
+
+def _add_waiting_lists(waiting_per_course: int = 4) -> int:
+    """Two full courses with waiting lists, and on the first a seat given up, so that *Waiting lists*,
+    a seat offer and the figures on *How freed seats are offered* have something to show. Demo
+    learners from number 31 on get the course's level; returns the waiting list places made."""
+    if db.session.scalar(select(func.count()).select_from(WaitlistEntry)):
+        return 0
+    counsellor = services.get_user_by_email(COUNSELLORS[0][0])
+    today = course_services.local_today()
+    open_courses = [c for c in db.session.scalars(
+        select(Course).where(Course.is_published.is_(True), Course.programme == Programme.RESIDENTS)
+        .order_by(Course.capacity, Course.id))
+        if not c.eligible_statuses and not course_services.active_seat_count(c)
+        and (c.enrolment_deadline or c.start_date) >= today]
+    number, places = 31, 0
+    for course in open_courses[:2]:
+        people = []
+        for _ in range(course.capacity + waiting_per_course):
+            learner = services.get_user_by_email(f"learner{number:03d}@example.com")
+            number += 1
+            _set_level(learner, course.level, counsellor)
+            people.append(learner)
+        for learner in people[:course.capacity]:
+            course_services.create_enrolment(learner, course, today=today)
+        for learner in people[course.capacity:]:
+            waitlist.join(learner, course)
+            places += 1
+        if places == waiting_per_course:  # the first course: a seat given up goes to the first in line
+            waitlist.give_up_seat(db.session.scalar(select(Enrolment.id).where(
+                Enrolment.course_id == course.id, Enrolment.learner_id == people[0].id)), people[0])
+            waitlist.allocate(course.id)
+    db.session.flush()
+    return places
+
+
 def load_demo(seed: int = 2026) -> dict[str, int]:
     """Create the demo admin, counsellors, providers with staff, 40 courses, 200 learners, seats on
-    courses for some of them and the counsellors' appointment times for the next working week.
+    courses for some of them, two full courses with waiting lists (and a seat offer on one) and the
+    counsellors' appointment times for the next working week.
 
     Running it again adds nothing that is already there. Returns how many rows of each were added.
     """
     rng = random.Random(seed)
     password_hash = services.hash_password(DEMO_PASSWORD)  # hashed once: scrypt is slow on purpose
-    added = {"staff": 0, "providers": 0, "courses": 0, "learners": 0, "enrolments": 0, "slots": 0}
+    added = dict.fromkeys(("staff", "providers", "courses", "learners", "enrolments", "waiting", "slots"), 0)
 
     added["staff"] += _ensure_staff(*ADMIN, Role.ADMIN, password_hash)
     for email, name in COUNSELLORS:
@@ -165,6 +207,7 @@ def load_demo(seed: int = 2026) -> dict[str, int]:
         added["learners"] += 1
     db.session.flush()
     added["enrolments"] = _add_enrolments(rng)
+    added["waiting"] = _add_waiting_lists()
     added["slots"] = _add_appointment_times()
     return added
 
