@@ -69,6 +69,8 @@ def journey(learner: User) -> Journey:
     for enrolment in enrolments:
         timeline.append(Event(enrolment.accepted_at,
                               str(_l("You accepted a seat on %(title)s.", title=enrolment.course.title))))
+    timeline.extend(Event(at, str(_WAITLIST_EVENTS[kind]) % {"title": title})
+                    for at, kind, title in waitlist.learner_history(learner))
     bookings = counselling.bookings_of(learner)
     timeline.extend(_appointment_events(bookings))
     timeline.sort(key=lambda e: e.at, reverse=True)
@@ -116,6 +118,15 @@ def journey(learner: User) -> Journey:
                        str(_l("Continue the self-assessment")), url_for("selfassess.resume"), timeline, notices)
     return Journey("start", str(_l("Getting started")), str(_l("Assess your Estonian")),
                    url_for("selfassess.resume"), timeline, notices)
+
+
+# Waiting-list milestones (waitlist.learner_history), formatted with the course's title.
+_WAITLIST_EVENTS = {
+    "join": _l("You joined the waiting list of %(title)s."),
+    "offer": _l("A seat on %(title)s was offered to you."),
+    "decline": _l("You declined the seat on %(title)s."),
+    "expire": _l("The seat offer on %(title)s expired."),
+}
 
 
 def _appointment_events(bookings: list[CounsellingBooking]) -> list[Event]:

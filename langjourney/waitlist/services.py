@@ -518,6 +518,17 @@ def _queue_offer_mails(course: Course, offers: dict[int, Candidate], expires_at:
 
 # -- what the learner sees -----------------------------------------------------------------------------
 
+def learner_history(learner: User) -> list[tuple[datetime, str, str]]:
+    """The learner's waiting-list milestones from the allocation log, oldest first: ``(at, kind,
+    course title)`` for each join, offer, decline and expiry (for their journey's timeline)."""
+    return [tuple(row) for row in db.session.execute(
+        select(AllocationEvent.at, AllocationEvent.kind, Course.title)
+        .join(Course, Course.id == AllocationEvent.course_id)
+        .where(AllocationEvent.learner_id == learner.id,
+               AllocationEvent.kind.in_(("join", "offer", "decline", "expire")))
+        .order_by(AllocationEvent.at, AllocationEvent.id))]
+
+
 OUTCOME_KINDS = ("offer", "accept", "decline", "expire")
 HISTORY_WEEKS = 8  # the recent past that estimates and the public figures look at
 

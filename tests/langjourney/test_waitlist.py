@@ -603,6 +603,8 @@ def test_dashboard_shows_the_offer_then_the_seat(client, auth, db_session):
     db_session.commit()
     page = client.get("/home").get_data(as_text=True)
     assert "A seat is free for you on" in page and "Answer the seat offer" in page
+    assert f"You joined the waiting list of {course.title}." in page
+    assert f"A seat on {course.title} was offered to you." in page
     services.accept(offers_of(course)[0].id, me)
     db_session.commit()
     page = client.get("/home").get_data(as_text=True)
