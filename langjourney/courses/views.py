@@ -22,6 +22,7 @@ from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
 from langjourney.forms import Form, run_service
+from langjourney.waitlist import services as waitlist
 
 bp = Blueprint("courses", __name__)
 LABELS = {"programmes": PROGRAMME_LABELS, "modes": MODE_LABELS, "counties": COUNTIES, "weekdays": WEEKDAYS,
@@ -51,7 +52,7 @@ def catalogue():
 @bp.get("/courses/<int:course_id>")
 def detail(course_id: int):
     course = get_course_or_404(course_id)
-    return render_template("courses/detail.html", course=course, labels=LABELS)
+    return render_template("courses/detail.html", course=course, labels=LABELS, lists=_my_lists())
 
 
 @bp.get("/courses/matches")
@@ -59,7 +60,15 @@ def detail(course_id: int):
 def my_matches():
     result = matching.match_courses(current_user)
     return render_template("courses/matches.html", learner=current_user, result=result, labels=LABELS,
-                           enrolments=services.learner_enrolments(current_user), today=services.local_today())
+                           enrolments=services.learner_enrolments(current_user), today=services.local_today(),
+                           lists=_my_lists())
+
+
+def _my_lists() -> dict:
+    """The signed-in learner's waiting lists: course id -> the entry's status (waiting or offered)."""
+    if not current_user.is_authenticated or current_user.role is not Role.LEARNER:
+        return {}
+    return {entry.course_id: entry.status.value for entry in waitlist.active_entries(current_user)}
 
 
 @bp.get("/staff/learners/<int:user_id>/courses")
@@ -70,7 +79,7 @@ def learner_matches(user_id: int):
     enrolments = services.learner_enrolments(learner)
     db.session.commit()  # the access log entry
     return render_template("courses/matches.html", learner=learner, result=result, labels=LABELS,
-                           enrolments=enrolments)
+                           enrolments=enrolments, lists={})
 
 
 @bp.get("/admin/courses")

@@ -407,6 +407,8 @@ def test_waitlist_page_explains_the_position(client, auth, db_session):
     assert "Priority group 1: within the adaptation programme" in page and "Priority group 2: everyone else." in page
     entry = services.active_entries(me)[0]
     assert f"(for the lottery)</dt><dd>{entry.id}</dd>" in page
+    detail = client.get(f"/courses/{course.id}").get_data(as_text=True)
+    assert "You are on this course's waiting list." in detail and "Join the waiting list" not in detail
     client.post(f"/waitlists/{entry.id}/leave")
     assert services.active_entries(me) == []
 
@@ -605,6 +607,9 @@ def test_dashboard_shows_the_offer_then_the_seat(client, auth, db_session):
     assert "A seat is free for you on" in page and "Answer the seat offer" in page
     assert f"You joined the waiting list of {course.title}." in page
     assert f"A seat on {course.title} was offered to you." in page
+    for url in (f"/courses/{course.id}", "/courses/matches"):
+        page = client.get(url).get_data(as_text=True)
+        assert "A seat on this course is offered to you." in page and "Join the waiting list" not in page
     services.accept(offers_of(course)[0].id, me)
     db_session.commit()
     page = client.get("/home").get_data(as_text=True)
