@@ -66,6 +66,7 @@ def staff_view(user_id: int):
 def _render_staff_view(learner, retake_form=None, level_form=None):
     from langjourney.courses.models import EnrolmentStatus
     from langjourney.courses.services import learner_enrolments
+    from langjourney.waitlist import services as waitlist
 
     sa = selfassess.find(learner)
     mismatch = next((e for e in learner_enrolments(learner) if e.status is EnrolmentStatus.MISMATCH), None)
@@ -75,6 +76,7 @@ def _render_staff_view(learner, retake_form=None, level_form=None):
         attempts=testing.attempts_of(learner), retake=testing.retake_status(learner),
         counselling=counselling.open_request(learner), appointment=counselling.upcoming_booking(learner),
         counselling_labels=COUNSELLING_LABELS, decisions=services.level_decisions(learner), mismatch=mismatch,
+        positions=[waitlist.position(entry) for entry in waitlist.active_entries(learner)],
         retake_form=retake_form or RetakeForm(), level_form=level_form or LevelForm())
 
 

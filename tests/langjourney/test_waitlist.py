@@ -658,3 +658,19 @@ def test_a_seat_cannot_be_given_up_once_the_course_has_started_or_by_someone_els
     assert f"/enrolments/{enrolment.id}/give-up" not in client.get("/courses/matches").get_data(as_text=True)
     page = client.post(f"/enrolments/{enrolment.id}/give-up", follow_redirects=True).get_data(as_text=True)
     assert "tell the school" in page and enrolment.status is EnrolmentStatus.ACCEPTED
+
+
+def test_a_counsellor_sees_the_learners_waiting_lists(client, auth, db_session):
+    full, free = CourseFactory(capacity=1), CourseFactory(capacity=1)
+    fill(full, 1)
+    first, me = learner(), learner()
+    services.join(first, full)
+    services.join(me, full)
+    services.join(me, free)  # a free seat: offered at once
+    services.allocate(free.id)
+    db_session.commit()
+    auth.login("counsellor")
+    page = client.get(f"/staff/learners/{me.id}").get_data(as_text=True)
+    assert full.title in page and "Place 2 among the learners who can take the course" in page
+    assert free.title in page and "Seat offered" in page
+    assert "Not on any waiting list." in client.get(f"/staff/learners/{learner().id}").get_data(as_text=True)
