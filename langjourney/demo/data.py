@@ -115,7 +115,7 @@ def _add_waiting_lists(waiting_per_course: int = 4) -> int:
         if not c.eligible_statuses and not course_services.active_seat_count(c)
         and (c.enrolment_deadline or c.start_date) >= today]
     number, places = 31, 0
-    for course in open_courses[:2]:
+    for index, course in enumerate(open_courses[:2]):
         people = []
         for _ in range(course.capacity + waiting_per_course):
             learner = services.get_user_by_email(f"learner{number:03d}@example.com")
@@ -127,7 +127,7 @@ def _add_waiting_lists(waiting_per_course: int = 4) -> int:
         for learner in people[course.capacity:]:
             waitlist.join(learner, course)
             places += 1
-        if places == waiting_per_course:  # the first course: a seat given up goes to the first in line
+        if index == 0:  # a seat given up goes to the first in line
             waitlist.give_up_seat(db.session.scalar(select(Enrolment.id).where(
                 Enrolment.course_id == course.id, Enrolment.learner_id == people[0].id)), people[0])
             waitlist.allocate(course.id)
