@@ -7,6 +7,8 @@ paths and error focus are covered by the other browser tests.
 from __future__ import annotations
 
 import re
+import sqlite3
+from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
@@ -30,9 +32,14 @@ SKIP = re.compile(r"/static/|/healthz|\.csv$|/export|/download")
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory, e2e_env):
+def demo_db(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("a11y") / "demo.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_db, e2e_env):
     """The app on its own SQLite database with the demo data, as ``make run`` serves it."""
-    env = {**e2e_env, "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('a11y') / 'demo.sqlite3'}"}
+    env = {**e2e_env, "DATABASE_URL": f"sqlite:///{demo_db}"}
     run_flask(env, "db", "upgrade")
     run_flask(env, "demo", "load")
     yield from serve(env)
@@ -109,9 +116,10 @@ def test_every_page_a_user_reaches(demo_server, browser, role):
     assert not _report(problems), _report(problems)
 
 
-def test_pages_behind_forms(demo_server, browser):
-    """Pages that no link reaches: a waiting list joined, the self-assessment, a placement test
-    item, a form sent back with errors; each checked after the form that leads to it."""
+def test_pages_behind_forms(demo_server, demo_db, browser):
+    """Pages that no link reaches: a waiting list joined, the seat offer behind the mail's signed
+    link, the self-assessment, a placement test item, a form sent back with errors; each checked
+    after what leads to it."""
     context = browser.new_context(locale="et")
     page = context.new_page()
     problems = {}
@@ -125,7 +133,14 @@ def test_pages_behind_forms(demo_server, browser):
     page.locator("main a[href^='/courses/']").first.click()
     page.locator("form[action$='/waitlist'] button").click()
     check("/waitlists")
-    assert page.locator("main .waitlist, main .offer").count() >= 1
+    assert page.locator("main .offer").count() == 1  # the course had a free seat
+    with sqlite3.connect(demo_db) as db:  # the offer mail, in the outbox
+        body = db.execute("SELECT body FROM outbox_message WHERE recipient = 'learner005@example.com' "
+                          "ORDER BY id DESC").fetchone()[0]
+    link = re.search(r"https?://\S+/offers/link/\S+", body).group(0)  # made for SERVER_NAME's host
+    page.goto(demo_server + urlsplit(link).path)
+    check("/offers/link/")
+    assert page.locator("form[action*='/accept'] button").count() == 1
     page.goto(demo_server + "/self-assessment/")
     check("/self-assessment/step/")
     page.goto(demo_server + "/test/")
