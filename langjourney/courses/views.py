@@ -52,7 +52,9 @@ def catalogue():
 @bp.get("/courses/<int:course_id>")
 def detail(course_id: int):
     course = get_course_or_404(course_id)
-    return render_template("courses/detail.html", course=course, labels=LABELS, lists=_my_lists())
+    return render_template("courses/detail.html", course=course, labels=LABELS, lists=_my_lists(),
+                           queue=waitlist.queue_figures([course])[course.id] if course.is_published else None,
+                           weeks=waitlist.HISTORY_WEEKS)
 
 
 @bp.get("/courses/matches")
@@ -61,7 +63,8 @@ def my_matches():
     result = matching.match_courses(current_user)
     return render_template("courses/matches.html", learner=current_user, result=result, labels=LABELS,
                            enrolments=services.learner_enrolments(current_user), today=services.local_today(),
-                           lists=_my_lists())
+                           lists=_my_lists(), queues=waitlist.queue_figures([m.course for m in result.ranked[:30]]),
+                           weeks=waitlist.HISTORY_WEEKS)
 
 
 def _my_lists() -> dict:
@@ -79,7 +82,9 @@ def learner_matches(user_id: int):
     enrolments = services.learner_enrolments(learner)
     db.session.commit()  # the access log entry
     return render_template("courses/matches.html", learner=learner, result=result, labels=LABELS,
-                           enrolments=enrolments, lists={})
+                           enrolments=enrolments, lists={},
+                           queues=waitlist.queue_figures([m.course for m in result.ranked[:30]]),
+                           weeks=waitlist.HISTORY_WEEKS)
 
 
 @bp.get("/admin/courses")

@@ -533,6 +533,35 @@ OUTCOME_KINDS = ("offer", "accept", "decline", "expire")
 HISTORY_WEEKS = 8  # the recent past that estimates and the public figures look at
 
 
+FREEING_KINDS = ("decline", "expire", "cancel")  # events that give a seat back
+
+
+class QueueFigures(NamedTuple):
+    free: int  # seats free now (capacity less active enrolments and open offers)
+    waiting: int  # learners on the waiting list now
+    freed: int  # seats given back in the last HISTORY_WEEKS weeks
+
+
+def queue_figures(courses: list[Course]) -> dict[int, QueueFigures]:
+    """For each course, what a learner choosing where to wait wants to know (a few grouped queries
+    for all of them)."""
+    ids = [course.id for course in courses]
+    if not ids:
+        return {}
+
+    def per_course(column, *where) -> dict[int, int]:
+        return dict(db.session.execute(
+            select(column, func.count()).where(column.in_(ids), *where).group_by(column)).all())
+
+    taken = per_course(Enrolment.course_id, Enrolment.status.in_(ACTIVE_STATUSES))
+    offered = per_course(Offer.course_id, Offer.status == OfferStatus.OPEN)
+    waiting = per_course(WaitlistEntry.course_id, WaitlistEntry.status == EntryStatus.WAITING)
+    freed = per_course(AllocationEvent.course_id, AllocationEvent.kind.in_(FREEING_KINDS),
+                       AllocationEvent.at >= now() - timedelta(weeks=HISTORY_WEEKS))
+    return {course.id: QueueFigures(max(0, course.capacity - taken.get(course.id, 0) - offered.get(course.id, 0)),
+                                    waiting.get(course.id, 0), freed.get(course.id, 0)) for course in courses}
+
+
 def recent_outcomes(weeks: int = HISTORY_WEEKS) -> dict[str, int]:
     """How many seats were offered, accepted, declined and let expire in the last ``weeks`` weeks,
     from the allocation log (for the public page on how seats are offered)."""
@@ -568,9 +597,6 @@ def position(entry: WaitlistEntry) -> Position:
                         0, 0.0, None)
     histories = enrolment_histories({c.learner_id for c in before if not c.holds_offer})
     ahead = [c for c in before if ineligibility(c, course, histories.get(c.learner_id, [])) is None]
-    freed = db.session.scalar(select(func.count()).select_from(AllocationEvent).where(
-        AllocationEvent.course_id == course.id, AllocationEvent.kind.in_(("decline", "expire", "cancel")),
-        AllocationEvent.at >= now() - timedelta(weeks=HISTORY_WEEKS))) or 0
-    weekly = freed / HISTORY_WEEKS
+    weekly = queue_figures([course])[course.id].freed / HISTORY_WEEKS
     estimate = (len(ahead) + 1) / weekly if weekly else None
     return Position(entry, len(ahead) + 1, mine.tier, len(ahead), weekly, estimate)

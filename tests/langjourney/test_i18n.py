@@ -90,3 +90,18 @@ def test_error_pages_in_users_language(client, language):
     assert f'<html lang="{language}">' in page.get_data(as_text=True)
     if language != "en":
         assert "Page not found" in english and "Page not found" not in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("message", ["Starts on %(date)s.", "Enrolment for this course closed on %(date)s.",
+                                     "You asked for counselling on %(date)s. A counsellor will contact you.",
+                                     "The learner can take the test again from %(date)s."])
+def test_a_date_at_the_end_of_a_sentence_ends_it_once(app, language, message):
+    """Russian and Ukrainian dates end in "г." / "р.", which also ends the sentence."""
+    from datetime import date
+
+    from flask_babel import force_locale, format_date, gettext
+
+    with app.test_request_context(), force_locale(language):
+        text = gettext(message, date=format_date(date(2027, 5, 17)))
+    assert ".." not in text and text.rstrip().endswith(".")

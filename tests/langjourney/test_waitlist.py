@@ -674,3 +674,26 @@ def test_a_counsellor_sees_the_learners_waiting_lists(client, auth, db_session):
     assert full.title in page and "Place 2 among the learners who can take the course" in page
     assert free.title in page and "Seat offered" in page
     assert "Not on any waiting list." in client.get(f"/staff/learners/{learner().id}").get_data(as_text=True)
+
+
+def test_course_pages_show_free_seats_the_queue_and_seats_given_back(client, auth, db_session):
+    course, other = CourseFactory(capacity=3), CourseFactory(capacity=2)
+    fill(course, 1)
+    services.join(learner(), course)  # the free seats: offers at once
+    services.join(learner(), course)
+    fill(other, 2)
+    for _ in range(3):
+        services.join(learner(), other)
+    services.cancel(learner_of(other), other)  # a seat given back, and offered to the first in line
+    services.log("decline", actor="job", course_id=other.id, at=utcnow() - timedelta(weeks=9))  # too long ago
+    db_session.commit()
+    assert services.queue_figures([course, other]) == {course.id: services.QueueFigures(0, 0, 0),
+                                                       other.id: services.QueueFigures(0, 2, 1)}
+    auth.login("learner")
+    page = client.get(f"/courses/{other.id}").get_data(as_text=True)
+    assert "<dt>Seats free now</dt><dd>0</dd>" in page and "<dt>Learners waiting</dt><dd>2</dd>" in page
+    assert "<dt>Seats given back in the last 8 weeks</dt><dd>1</dd>" in page
+
+
+def learner_of(course):
+    return db.session.scalar(select(Enrolment).where(Enrolment.course_id == course.id)).learner
