@@ -529,11 +529,20 @@ def learner_history(learner: User) -> list[tuple[datetime, str, str]]:
         .order_by(AllocationEvent.at, AllocationEvent.id))]
 
 
-OUTCOME_KINDS = ("offer", "accept", "decline", "expire")
 HISTORY_WEEKS = 8  # the recent past that estimates and the public figures look at
-
-
+OUTCOME_KINDS = ("offer", "accept", "decline", "expire")
 FREEING_KINDS = ("decline", "expire", "cancel")  # events that give a seat back
+
+
+def _count_by_course(column, course_ids: list[int], *where) -> dict[int, int]:
+    return dict(db.session.execute(
+        select(column, func.count()).where(column.in_(course_ids), *where).group_by(column)).all())
+
+
+def freed_seats(course_ids: list[int]) -> dict[int, int]:
+    """Seats given back on each course in the last HISTORY_WEEKS weeks (courses with none are left out)."""
+    return _count_by_course(AllocationEvent.course_id, course_ids, AllocationEvent.kind.in_(FREEING_KINDS),
+                            AllocationEvent.at >= now() - timedelta(weeks=HISTORY_WEEKS))
 
 
 class QueueFigures(NamedTuple):
@@ -548,16 +557,10 @@ def queue_figures(courses: list[Course]) -> dict[int, QueueFigures]:
     ids = [course.id for course in courses]
     if not ids:
         return {}
-
-    def per_course(column, *where) -> dict[int, int]:
-        return dict(db.session.execute(
-            select(column, func.count()).where(column.in_(ids), *where).group_by(column)).all())
-
-    taken = per_course(Enrolment.course_id, Enrolment.status.in_(ACTIVE_STATUSES))
-    offered = per_course(Offer.course_id, Offer.status == OfferStatus.OPEN)
-    waiting = per_course(WaitlistEntry.course_id, WaitlistEntry.status == EntryStatus.WAITING)
-    freed = per_course(AllocationEvent.course_id, AllocationEvent.kind.in_(FREEING_KINDS),
-                       AllocationEvent.at >= now() - timedelta(weeks=HISTORY_WEEKS))
+    taken = _count_by_course(Enrolment.course_id, ids, Enrolment.status.in_(ACTIVE_STATUSES))
+    offered = _count_by_course(Offer.course_id, ids, Offer.status == OfferStatus.OPEN)
+    waiting = _count_by_course(WaitlistEntry.course_id, ids, WaitlistEntry.status == EntryStatus.WAITING)
+    freed = freed_seats(ids)
     return {course.id: QueueFigures(max(0, course.capacity - taken.get(course.id, 0) - offered.get(course.id, 0)),
                                     waiting.get(course.id, 0), freed.get(course.id, 0)) for course in courses}
 
@@ -597,6 +600,6 @@ def position(entry: WaitlistEntry) -> Position:
                         0, 0.0, None)
     histories = enrolment_histories({c.learner_id for c in before if not c.holds_offer})
     ahead = [c for c in before if ineligibility(c, course, histories.get(c.learner_id, [])) is None]
-    weekly = queue_figures([course])[course.id].freed / HISTORY_WEEKS
+    weekly = freed_seats([course.id]).get(course.id, 0) / HISTORY_WEEKS
     estimate = (len(ahead) + 1) / weekly if weekly else None
     return Position(entry, len(ahead) + 1, mine.tier, len(ahead), weekly, estimate)
