@@ -108,8 +108,10 @@ def register_request_hooks(app: Flask) -> None:
 
     from langjourney.db import begin_reading
     from langjourney.ops.input import init_input_checks
+    from langjourney.ops.limits import init_request_limits
     from langjourney.ops.security import init_security
 
+    init_request_limits(app)  # runs first of all hooks, whenever registered: nothing reads a body before it
     init_security(app)
     init_input_checks(app)  # before anything touches the database
 

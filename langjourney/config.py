@@ -71,6 +71,11 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "LANGUAGES": LANGUAGES,
         "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_FAILURE_WINDOW_MINUTES": int(env.get("LOGIN_FAILURE_WINDOW_MINUTES", "15")),
+        # Request bodies, by kind (langjourney.ops.limits): a larger one is answered 413 unread.
+        "MAX_FORM_BYTES": int(env.get("MAX_FORM_BYTES", str(128 * 1024))),
+        "MAX_API_BYTES": int(env.get("MAX_API_BYTES", str(128 * 1024))),
+        "MAX_CSV_IMPORT_BYTES": int(env.get("MAX_CSV_IMPORT_BYTES", str(3 * 1024 * 1024))),
+        "MAX_RECORDING_BYTES": int(env.get("MAX_RECORDING_BYTES", str(16 * 1024 * 1024))),
         "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", str(2 * 3600))),
         # Synthesised listening audio (python -m exercises audio writes here too).
         "AUDIO_CACHE_DIR": env.get("LANGJOURNEY_AUDIO_DIR") or str(instance_path / "audio"),

@@ -22,8 +22,10 @@ from langjourney.courses.models import COURSE_LEVELS, Course, Enrolment, Enrolme
 from langjourney.db import positive_int
 from langjourney.errors import DomainError
 from langjourney.extensions import db
+from langjourney.ops.limits import blueprint_body_kind
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+blueprint_body_kind(bp, "api")
 PUBLIC_ENDPOINTS = {"api.openapi"}
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII: letters, digits, punctuation

@@ -19,6 +19,7 @@ from langjourney.courses.models import ApiToken, EnrolmentStatus
 from langjourney.courses.views import LABELS
 from langjourney.errors import DomainError
 from langjourney.extensions import db
+from langjourney.ops.limits import body_kind
 
 bp = Blueprint("provider", __name__, url_prefix="/provider")
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -138,6 +139,7 @@ def outcome(enrolment_id: int):
 
 @bp.route("/import", methods=["GET", "POST"])
 @role_required(Role.PROVIDER)
+@body_kind("csv_import")
 def import_courses():
     form = ImportForm()
     errors = []

@@ -3,19 +3,27 @@ from __future__ import annotations
 
 import logging
 
+from babel.units import format_unit
 from flask import Flask, render_template, request
-from flask_babel import gettext as _
+from flask_babel import get_locale, gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from langjourney.extensions import db
-from langjourney.ops.input import UnstorableText
+from langjourney.ops.input import MAX_JSON_DEPTH, TooDeeplyNested, UnstorableText
 
 log = logging.getLogger(__name__)
 
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def _size(n_bytes: int) -> str:
+    """A size for people, in their language: "128 kilobytes", "3 megabytes"."""
+    if n_bytes >= 1024 * 1024:
+        return format_unit(round(n_bytes / (1024 * 1024), 1), "digital-megabyte", locale=get_locale())
+    return format_unit(max(1, round(n_bytes / 1024)), "digital-kilobyte", locale=get_locale())
 
 
 def init_errors(app: Flask) -> None:
@@ -35,6 +43,27 @@ def init_errors(app: Flask) -> None:
             return {"error": error.name, "description": message, "field": error.field}, 400
         return render_template("errors/error.html", code=400, title=_("Something is wrong with the request"),
                                message=message), 400
+
+    @app.errorhandler(TooDeeplyNested)
+    def too_deeply_nested(error):
+        db.session.rollback()
+        message = _("What you sent is nested more than %(n)d levels deep. Send a flatter body.", n=MAX_JSON_DEPTH)
+        if _wants_json():
+            return {"error": error.name, "description": message, "field": error.field}, 400
+        return render_template("errors/error.html", code=400, title=_("Something is wrong with the request"),
+                               message=message), 400
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        """Raised before the body is read (its Content-Length), or as soon as a read passes the limit."""
+        db.session.rollback()
+        limit = request.max_content_length
+        if _wants_json():
+            return {"error": error.name, "description": f"The request body is larger than this endpoint accepts "
+                    f"(at most {limit} bytes).", "limit": limit}, 413
+        return render_template("errors/error.html", code=413, title=_("What you sent is too large"),
+                               message=_("This page accepts at most %(size)s. Send a smaller file or a shorter "
+                                         "text.", size=_size(limit))), 413
 
     @app.errorhandler(HTTPException)
     def http_error(error):
