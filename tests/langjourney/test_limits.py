@@ -1,6 +1,15 @@
 """Request bodies have a size limit by kind of request, answered 413 before the body is read (a page in
 the user's language, JSON with a reason for the API), and JSON nested too deep is a 400, not a 500."""
 import io
+import os
+import select as io_select
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -134,3 +143,99 @@ def test_json_up_to_the_depth_limit_reaches_the_api(client, db_session, school):
     deeper = client.post(f"/api/v1/enrolments/{school['enrolment'].id}/confirm", data=_nested(3000),
                          headers={**bearer(school["token"]), "Content-Type": "application/json"})
     assert deeper.status_code == 400 and deeper.json["field"] == "body"
+
+
+ROOT = Path(__file__).resolve().parents[2]
+BIG = 50 * 1024 * 1024
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _status(pid: int, field: str) -> int:
+    """A memory figure of process ``pid`` from /proc, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise LookupError(field)
+
+
+def _post_big(port: int, *, chunked: bool) -> tuple[int, int]:
+    """POST ``BIG`` bytes to /healthz, stopping as soon as the server answers: (status, bytes sent)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    with sock:
+        length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {BIG}"
+        sock.sendall(f"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     f"{length}\r\n\r\n".encode())
+        piece = b" " * 65536
+        frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+        sent, pending, deadline = 0, b"", time.monotonic() + 20
+        while sent < BIG and time.monotonic() < deadline:
+            readable, writable, _ = io_select.select([sock], [sock], [], 5)
+            if readable:
+                break  # the answer came before the body was sent
+            pending = pending or frame
+            try:
+                done = sock.send(pending)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            pending, sent = pending[done:], sent + done
+        else:
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+        answer = b""
+        try:
+            while b"\r\n" not in answer:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                answer += data
+        except ConnectionResetError:
+            pass
+    return int(answer.split()[1]) if answer else 0, sent
+
+
+def test_gunicorn_refuses_large_bodies_without_taking_their_memory(app):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
+           "MAIL_BACKEND": "null", "LOG_LEVEL": "WARNING", "SERVER_NAME": f"127.0.0.1:{port}"}
+    env.pop("REDIS_URL", None)
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}",
+                               "--log-level", "warning", "wsgi:app"], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                break
+            except urllib.error.HTTPError as answer:
+                answer.close()
+                break  # it answers
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("gunicorn did not start")
+        workers = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert len(workers) == 1
+        worker = int(workers[0])
+        warm = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", data=b" " * (200 * 1024),
+                                      headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(warm, timeout=5)
+        refused.value.close()
+        assert refused.value.code == 413
+        rss, peak = _status(worker, "VmRSS"), _status(worker, "VmHWM")
+
+        for chunked in (False, True):
+            status, sent = _post_big(port, chunked=chunked)
+            assert status == 413, (chunked, sent)
+            assert sent < BIG / 2  # refused early: the client could stop sending
+
+        grown = max(_status(worker, "VmRSS") - rss, _status(worker, "VmHWM") - peak)
+        assert grown < 8 * 1024 * 1024, f"the worker grew by {grown / 2**20:.1f} MiB for a {BIG / 2**20:.0f} MiB body"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
