@@ -31,7 +31,14 @@ OPTIONAL_VALUES = {"id", "eligible_statuses", "county", "town", "address", "supp
 # CourseData field -> CSV column, where they differ.
 FIELD_COLUMNS = {"starts_at_time": "starts_at", "ends_at_time": "ends_at"}
 MAX_ROWS = 5000
-_FORMULA_START = ("=", "+", "-", "@")
+# A spreadsheet takes a cell that starts with one of = + - @ for a formula. Where a cell may start: at
+# the start of ours, and after a separator or a line break inside it, since a spreadsheet that splits
+# on ";" (as Estonian ones do) does not see the quotes around a cell of a comma-separated file. There an
+# export puts a ' before the formula character (and before any spaces or quotes in front of it); the import
+# takes exactly that ' away again.
+_FORMULA = re.compile(r"""(^|[,;\r\n])(?=[ \t"']*[=+\-@])""")
+_GUARDED_FORMULA = re.compile(r"""(^|[,;\r\n])'(?=[ \t"']*[=+\-@])""")
+_NEEDS_QUOTES = re.compile(r'[,;"\r\n]')
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,7 @@ def _parse_value(column: str, raw: str):
     value = raw.strip()
     if "\x00" in value:  # PostgreSQL cannot store it (see langjourney.ops.input)
         raise ValueError(_l("the value contains a character that cannot be stored (a NUL character)"))
-    if value.startswith("'") and value[1:2] in _FORMULA_START:
-        value = value[1:]  # our export's guard against spreadsheet formulas
+    value = _GUARDED_FORMULA.sub(r"\1", value)  # our export's guard against spreadsheet formulas
     if not value:
         if column in OPTIONAL_VALUES:
             return None
@@ -222,16 +228,17 @@ def _cell(value) -> str:
         return value.strftime("%H:%M")
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text  # no formulas in spreadsheets
+    return _FORMULA.sub(r"\1'", str(value))  # no formulas in spreadsheets
+
+
+def _quoted(cell: str) -> str:
+    """A cell with either separator, a quote or a line break in quotes, read as one cell with both."""
+    return '"' + cell.replace('"', '""') + '"' if _NEEDS_QUOTES.search(cell) else cell
 
 
 def _write(header, rows) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([_cell(v) for v in row] for row in rows)
-    return out.getvalue()
+    lines = [header, *([_cell(v) for v in row] for row in rows)]
+    return "".join(",".join(_quoted(cell) for cell in line) + "\n" for line in lines)
 
 
 def export_courses(provider: Provider) -> str:

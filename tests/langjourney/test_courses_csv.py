@@ -1,13 +1,14 @@
 """CSV import (good, bad and mixed files: all or nothing, every error with line and column), the
 export in the same format, and the ``flask courses import/export`` commands."""
+import csv
 import io
 
 import pytest
 from sqlalchemy import func, select
 
-from langjourney.courses.csvio import COLUMNS, CsvImportFailed, export_courses, import_courses
+from langjourney.courses.csvio import COLUMNS, CsvImportFailed, export_courses, export_enrolments, import_courses
 from langjourney.courses.models import Course, CourseChange
-from tests.fixtures.factories import CourseFactory, EnrolmentFactory, ProviderFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory
 
 HEADER = ",".join(COLUMNS)
 GOOD = [
@@ -123,6 +124,42 @@ def test_export_round_trips(db_session, provider):
     assert "'=HYPERLINK(1)" in text  # no formulas in spreadsheets
     import_courses(text, provider, None)  # re-importing the export changes nothing
     assert count(db_session) == 1 and course.title == "=HYPERLINK(1)"
+    assert db_session.scalar(select(func.count()).select_from(CourseChange)) == 0
+
+
+FORMULAS = ["Mari;=1+2;=cmd|' /C calc'!A0", "Jaan,@SUM(A1)", "Olga;'=1", 'Anna;"=2+3";x', "Ülle;\t-1",
+            "Ivan\n+7 999", "Pille\r\n=A1;+B2", "=HYPERLINK(1);-2", "'+3"]
+
+
+def cells(text: str, delimiter: str) -> list[str]:
+    return [cell for row in csv.reader(io.StringIO(text), delimiter=delimiter) for cell in row]
+
+
+def assert_no_formulas(text: str) -> None:
+    """Whether a spreadsheet splits on commas or on semicolons, no cell is a formula."""
+    for delimiter in (",", ";"):
+        starts = [cell for cell in cells(text, delimiter) if cell.lstrip(" \t").startswith(("=", "+", "-", "@"))]
+        assert not starts, (delimiter, starts)
+
+
+def test_no_cell_is_a_formula_with_either_separator(db_session):
+    enrolments = [EnrolmentFactory(learner=UserFactory(full_name=name), note=name) for name in FORMULAS]
+    text = export_enrolments(enrolments)
+    assert_no_formulas(text)
+    assert '"Mari;\'=1+2;\'=cmd|\' /C calc\'!A0"' in text  # quoted: one cell when split on commas
+    names = [row[1] for row in csv.reader(io.StringIO(text))][1:]
+    assert [name.replace("'", "") for name in names] == [name.replace("'", "") for name in FORMULAS]
+
+
+def test_an_export_with_separators_and_formulas_imports_back_unchanged(db_session, provider):
+    titles = [name for name in FORMULAS if "\n" not in name and "\t" not in name]
+    for title in titles:
+        CourseFactory(provider=provider, title=title, address=title)
+    text = export_courses(provider)
+    assert_no_formulas(text)
+    import_courses(text, provider, None)  # re-importing the export changes nothing
+    courses = db_session.scalars(select(Course).where(Course.provider_id == provider.id).order_by(Course.id)).all()
+    assert [(c.title, c.address) for c in courses] == [(t, t) for t in titles]
     assert db_session.scalar(select(func.count()).select_from(CourseChange)) == 0
 
 
