@@ -6,7 +6,8 @@ from langjourney.db import MAX_ID
 
 _ERROR = {"type": "object", "required": ["error", "description"],
           "properties": {"error": {"type": "string"}, "description": {"type": "string"},
-                         "field": {"type": ["string", "null"]}}}
+                         "field": {"type": ["string", "null"]},
+                         "limit": {"type": "integer", "description": "the largest body accepted, in bytes (413)"}}}
 _NULLABLE_STR = {"type": ["string", "null"]}
 _PERCENT = {"type": ["integer", "null"], "minimum": 0, "maximum": 100}
 _ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -75,7 +76,10 @@ def _action(summary: str, body: dict) -> dict:
     return {"post": {"summary": summary, "parameters": [*_ID, _ref_parameter("IdempotencyKey")],
                      "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
                      "responses": {"200": _replayable(_json(_ref("Enrolment"), "The enrolment after the change")),
-                                   "400": _json(_ref("Error"), "A malformed Idempotency-Key"),
+                                   "400": _json(_ref("Error"), "A malformed Idempotency-Key, text that cannot be "
+                                                "stored, or JSON nested deeper than 64 levels"),
+                                   "413": _json(_ref("Error"), "The body is larger than the API accepts "
+                                                "(answered before it is read or the token is checked)"),
                                    **_ACTION_ERRORS, "409": _replayable(_ACTION_ERRORS["409"]),
                                    "422": _replayable(_ACTION_ERRORS["422"])}}}
 
