@@ -45,15 +45,16 @@ def serve(env: dict):
                                "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    deadline = time.monotonic() + 90  # importing the app takes 20 s and more on a busy machine
+    while True:
         try:
             urllib.request.urlopen(f"{url}/healthz", timeout=1)
             break
         except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("the server did not start")
             time.sleep(0.1)
-    else:
-        server.kill()
-        pytest.fail("the server did not start")
     yield url
     server.terminate()
     server.wait(timeout=10)
