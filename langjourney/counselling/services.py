@@ -320,6 +320,13 @@ def upcoming_booking(learner: User) -> CounsellingBooking | None:
         .order_by(CounsellingSlot.starts_at).limit(1))
 
 
+def upcoming_of(bookings: list[CounsellingBooking]) -> CounsellingBooking | None:
+    """Of a learner's bookings (:func:`bookings_of`), what :func:`upcoming_booking` finds, without a query."""
+    now = utcnow()
+    live = [b for b in bookings if b.cancelled_at is None and b.slot.ends_at > now]
+    return min(live, key=lambda b: b.slot.starts_at, default=None)
+
+
 def bookings_of(learner: User) -> list[CounsellingBooking]:
     """All the learner's bookings, cancelled ones too, newest first."""
     return list(db.session.scalars(
