@@ -128,3 +128,18 @@ def test_catalogue_filter_form_is_rendered_once_per_locale_and_choice(client, db
         assert len(rendered) == 5 and len(views._FILTERS_HTML) == 3
     finally:
         template_rendered.disconnect(record, app)
+
+
+def test_the_requests_translations_follow_force_locale_and_refresh(app):
+    """The catalogue found once per request still changes with the locale (RequestDomain)."""
+    from flask import session
+    from flask_babel import force_locale, gettext, refresh
+
+    with app.test_request_context("/", headers={"Accept-Language": "ru"}):
+        assert gettext("Courses") == "Курсы"
+        with force_locale("et"):
+            assert gettext("Courses") == "Kursused"
+        assert gettext("Courses") == "Курсы"
+        session["lang"] = "et"  # the language switcher's choice goes before the browser's
+        refresh()
+        assert gettext("Courses") == "Kursused"
