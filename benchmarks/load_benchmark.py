@@ -218,7 +218,7 @@ def check_home(base: str, cookie: str) -> str:
     request = urllib.request.Request(base + "/home", headers={"Cookie": cookie, "User-Agent": USER_AGENT})
     with urllib.request.urlopen(request, timeout=10) as r:
         final, html = r.geturl(), r.read().decode()
-    if not final.endswith("/home") or 'action="/login"' in html and "/logout" not in html:
+    if not final.endswith("/home") or ('action="/login"' in html and "/logout" not in html):
         sys.exit(f"the session cookie does not open /home (ended at {final})")
     return html
 
