@@ -39,7 +39,7 @@ def register_extensions(app: Flask) -> None:
     from langjourney import jobs
     from langjourney.db import configure_sqlite
     from langjourney.extensions import babel, csrf, db, login_manager, migrate
-    from langjourney.i18n import select_locale
+    from langjourney.i18n import RequestDomain, select_locale
 
     db.init_app(app)
     with app.app_context():  # engines exist now but have not connected; no query is made
@@ -48,6 +48,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    babel.domain_instance = RequestDomain()  # the default "messages" domain
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None

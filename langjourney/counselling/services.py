@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from flask import url_for
 from flask_babel import LazyString, format_date, format_time, gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -320,12 +321,24 @@ def upcoming_booking(learner: User) -> CounsellingBooking | None:
         .order_by(CounsellingSlot.starts_at).limit(1))
 
 
+def upcoming_of(bookings: list[CounsellingBooking]) -> CounsellingBooking | None:
+    """Of a learner's bookings (:func:`bookings_of`), what :func:`upcoming_booking` finds, without a query."""
+    now = utcnow()
+    live = [b for b in bookings if b.cancelled_at is None and b.slot.ends_at > now]
+    return min(live, key=lambda b: b.slot.starts_at, default=None)
+
+
 def bookings_of(learner: User) -> list[CounsellingBooking]:
     """All the learner's bookings, cancelled ones too, newest first."""
-    return list(db.session.scalars(
-        select(CounsellingBooking).where(CounsellingBooking.learner_id == learner.id)
-        .options(joinedload(CounsellingBooking.slot).joinedload(CounsellingSlot.counsellor))
-        .order_by(CounsellingBooking.created_at.desc(), CounsellingBooking.id.desc())))
+    return list(db.session.scalars(_bookings_query(), {"learner_id": learner.id}))
+
+
+@cache
+def _bookings_query():
+    # Built once: the dashboard runs it on every visit, and building and keying it cost more than running it.
+    return (select(CounsellingBooking).where(CounsellingBooking.learner_id == bindparam("learner_id"))
+            .options(joinedload(CounsellingBooking.slot).joinedload(CounsellingSlot.counsellor))
+            .order_by(CounsellingBooking.created_at.desc(), CounsellingBooking.id.desc()))
 
 
 def book(learner: User, slot_id: int, language: str, note: str = "", phone: str = "") -> CounsellingBooking:

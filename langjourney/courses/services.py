@@ -11,12 +11,12 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, delete, distinct, func, or_, select
+from sqlalchemy import and_, bindparam, delete, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -340,9 +340,14 @@ def search_catalogue(filters: CatalogueFilters, page: int = 1, page_size: int = 
 
 def catalogue_towns() -> list[str]:
     """Towns that have a published course (the catalogue's town filter)."""
-    return list(db.session.scalars(select(distinct(Course.town)).where(Course.is_published.is_(True),
-                                                                       Course.town.is_not(None))
-                                   .order_by(Course.town)))
+    return list(db.session.scalars(_towns_query()))
+
+
+@cache
+def _towns_query():
+    # Built once: every catalogue page runs it, and building and keying it cost more than running it.
+    return (select(distinct(Course.town)).where(Course.is_published.is_(True), Course.town.is_not(None))
+            .order_by(Course.town))
 
 
 # -- enrolments -----------------------------------------------------------------------------------
@@ -353,9 +358,16 @@ def active_seat_count(course: Course) -> int:
 
 
 def learner_enrolments(learner: User) -> list[Enrolment]:
-    return list(db.session.scalars(select(Enrolment).options(joinedload(Enrolment.course))
-                                   .where(Enrolment.learner_id == learner.id)
-                                   .order_by(Enrolment.accepted_at.desc(), Enrolment.id.desc())))
+    """The learner's seats in every state, with their courses, newest first."""
+    return list(db.session.scalars(_enrolments_query(), {"learner_id": learner.id}))
+
+
+@cache
+def _enrolments_query():
+    # Built once: the dashboard runs it on every visit, and building and keying it cost more than running it.
+    return (select(Enrolment).options(joinedload(Enrolment.course))
+            .where(Enrolment.learner_id == bindparam("learner_id"))
+            .order_by(Enrolment.accepted_at.desc(), Enrolment.id.desc()))
 
 
 def _working_days() -> int:

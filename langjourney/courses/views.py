@@ -3,11 +3,13 @@ approval and overdue lists."""
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from langjourney.auth.access import get_learner_or_404, role_required
 from langjourney.auth.models import Role
@@ -21,7 +23,7 @@ from langjourney.db import positive_int
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
-from langjourney.forms import Form, run_service
+from langjourney.forms import Form, SelectChoice, run_service
 from langjourney.waitlist import services as waitlist
 
 bp = Blueprint("courses", __name__)
@@ -31,12 +33,51 @@ LABELS = {"programmes": PROGRAMME_LABELS, "modes": MODE_LABELS, "counties": COUN
 
 
 def _month_choices(today: date, months: int = 12) -> list[tuple[str, str]]:
+    return list(_month_choices_in(str(get_locale()), today, months))
+
+
+@lru_cache(maxsize=32)
+def _month_choices_in(locale: str, today: date, months: int) -> tuple[tuple[str, str], ...]:
+    """The start-month options in ``locale`` (the request's): the same all day, so made once a day."""
     out = [("", _("— any —"))]
     year, month = today.year, today.month
     for _i in range(months):
         out.append((f"{year:04d}-{month:02d}", format_date(date(year, month, 1), "LLLL yyyy")))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
+    return tuple(out)
+
+
+# The filter form's HTML by everything it shows: a catalogue page spent a third of its time
+# rendering the same eight selects. Only forms whose every value is one of its choices are kept,
+# so the number of keys is finite; beyond the limit the oldest key goes (first in, first out).
+_FILTERS_HTML: dict[tuple, Markup] = {}
+FILTERS_HTML_LIMIT = 256
+
+
+def _filters_html(form: CatalogueFilterForm) -> str:
+    """The catalogue's filter form rendered (``courses/_filters.html``), from the cache when it can be."""
+    key = _filters_key(form)
+    html = _FILTERS_HTML.get(key) if key else None
+    if html is None:
+        html = Markup(render_template("courses/_filters.html", form=form))
+        if key:
+            _FILTERS_HTML[key] = html
+            while len(_FILTERS_HTML) > FILTERS_HTML_LIMIT:
+                _FILTERS_HTML.pop(next(iter(_FILTERS_HTML)), None)
+    return html
+
+
+def _filters_key(form: CatalogueFilterForm) -> tuple | None:
+    """What the rendered form depends on, or None when it shows anything but its own choices."""
+    if form.errors:
+        return None
+    key = [str(get_locale()), bool(form.online.data)]
+    for f in (form.level, form.county, form.town, form.day_part, form.weekday, form.start_month, form.programme):
+        values = tuple(str(c.value if isinstance(c, SelectChoice) else c[0]) for c in f.choices)
+        if f.data not in (None, "") and f.data not in values:
+            return None
+        key.append((f.data or "", values if f in (form.town, form.start_month) else None))
+    return tuple(key)
 
 
 @bp.get("/courses")
@@ -46,7 +87,8 @@ def catalogue():
     form.start_month.choices = _month_choices(services.local_today())
     page = services.search_catalogue(form.to_filters(), request.args.get("page", 1, type=positive_int))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_template("courses/catalogue.html", form=form, result=page, args=args, labels=LABELS)
+    return render_template("courses/catalogue.html", filters_html=_filters_html(form), result=page, args=args,
+                           labels=LABELS)
 
 
 @bp.get("/courses/<int:course_id>")

@@ -75,7 +75,7 @@ def journey(learner: User) -> Journey:
     timeline.extend(_appointment_events(bookings))
     timeline.sort(key=lambda e: e.at, reverse=True)
     offer = waitlist.open_offer(learner)
-    appointment = counselling.upcoming_booking(learner)
+    appointment = counselling.upcoming_of(bookings)
     notices = []
     if appointment is not None:
         notices.append(_appointment_notice(appointment))

@@ -1,9 +1,11 @@
 """Queries about learners for staff, and the level decisions counsellors make."""
 from __future__ import annotations
 
+from functools import cache
+
 from flask import url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from langjourney.auth.models import Role, User
 from langjourney.courses.models import COURSE_LEVELS
@@ -55,5 +57,11 @@ def set_level(learner: User, staff: User, level: str, reason: str) -> LevelDecis
 
 def level_decisions(learner: User) -> list[LevelDecision]:
     """The learner's level decisions, newest first."""
-    return list(db.session.scalars(select(LevelDecision).where(LevelDecision.learner_id == learner.id)
-                                   .order_by(LevelDecision.decided_at.desc(), LevelDecision.id.desc())))
+    return list(db.session.scalars(_decisions_query(), {"learner_id": learner.id}))
+
+
+@cache
+def _decisions_query():
+    # Built once: the dashboard runs it on every visit, and building and keying it cost more than running it.
+    return (select(LevelDecision).where(LevelDecision.learner_id == bindparam("learner_id"))
+            .order_by(LevelDecision.decided_at.desc(), LevelDecision.id.desc()))

@@ -29,8 +29,11 @@ LABELS = {"counties": COUNTIES, "goals": GOALS, "tongues": MOTHER_TONGUES, "stat
 @role_required(Role.LEARNER)
 def home():
     state = journey(current_user)
+    # Rendered before the commit, which expires every loaded row: after it the page would load the
+    # learner and their profile again.
+    page = render_template("learners/home.html", learner=current_user, labels=LABELS, journey=state)
     db.session.commit()  # an offer past its deadline has just been expired and passed on
-    return render_template("learners/home.html", learner=current_user, labels=LABELS, journey=state)
+    return page
 
 
 @bp.route("/profile", methods=["GET", "POST"])

@@ -17,7 +17,7 @@ from functools import cache
 from types import MappingProxyType
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from exercises.model import Descriptors, Statement
@@ -111,7 +111,13 @@ def is_known_rating(level: str) -> bool:
 
 def find(learner: User) -> SelfAssessment | None:
     """The learner's self-assessment, finished or not, or None if they have not started one."""
-    return db.session.scalar(select(SelfAssessment).where(SelfAssessment.learner_id == learner.id))
+    return db.session.scalar(_find_query(), {"learner_id": learner.id})
+
+
+@cache
+def _find_query():
+    # Built once: the dashboard runs it on every visit, and building and keying it cost more than running it.
+    return select(SelfAssessment).where(SelfAssessment.learner_id == bindparam("learner_id"))
 
 
 def get_completed(learner: User) -> SelfAssessment | None:

@@ -70,8 +70,14 @@ def _paused_too_long(attempt: PlacementAttempt) -> bool:
 
 def attempts_of(learner: User) -> list[PlacementAttempt]:
     """The learner's attempts, newest first."""
-    return list(db.session.scalars(select(PlacementAttempt).where(PlacementAttempt.learner_id == learner.id)
-                                   .order_by(PlacementAttempt.started_at.desc(), PlacementAttempt.id.desc())))
+    return list(db.session.scalars(_attempts_query(), {"learner_id": learner.id}))
+
+
+@cache
+def _attempts_query():
+    # Built once: the dashboard runs it on every visit, and building and keying it cost more than running it.
+    return (select(PlacementAttempt).where(PlacementAttempt.learner_id == bindparam("learner_id"))
+            .order_by(PlacementAttempt.started_at.desc(), PlacementAttempt.id.desc()))
 
 
 def last_closed_attempt(learner: User) -> PlacementAttempt | None:

@@ -105,12 +105,17 @@ def active_entries(learner: User) -> list[WaitlistEntry]:
 def open_offer(learner: User) -> Offer | None:
     """The learner's live offer; one past its deadline is expired first (the embedded default has
     no scheduler, so expiry is also applied when an offer is read)."""
-    offer = db.session.scalar(select(Offer).where(Offer.learner_id == learner.id,
-                                                  Offer.status == OfferStatus.OPEN))
+    offer = db.session.scalar(_open_offer_query(), {"learner_id": learner.id})
     if offer is not None and offer.expires_at <= now():
         expire_due(course_id=offer.course_id)
         return None
     return offer
+
+
+@cache
+def _open_offer_query():
+    # Built once: the dashboard runs it on every visit, and building and keying it cost more than running it.
+    return select(Offer).where(Offer.learner_id == bindparam("learner_id"), Offer.status == OfferStatus.OPEN)
 
 
 # -- joining and leaving ---------------------------------------------------------------------------
@@ -521,12 +526,17 @@ def _queue_offer_mails(course: Course, offers: dict[int, Candidate], expires_at:
 def learner_history(learner: User) -> list[tuple[datetime, str, str]]:
     """The learner's waiting-list milestones from the allocation log, oldest first: ``(at, kind,
     course title)`` for each join, offer, decline and expiry (for their journey's timeline)."""
-    return [tuple(row) for row in db.session.execute(
-        select(AllocationEvent.at, AllocationEvent.kind, Course.title)
-        .join(Course, Course.id == AllocationEvent.course_id)
-        .where(AllocationEvent.learner_id == learner.id,
-               AllocationEvent.kind.in_(("join", "offer", "decline", "expire")))
-        .order_by(AllocationEvent.at, AllocationEvent.id))]
+    return [tuple(row) for row in db.session.execute(_history_query(), {"learner_id": learner.id})]
+
+
+@cache
+def _history_query():
+    # Built once: the dashboard runs it on every visit, and building and keying it cost more than running it.
+    return (select(AllocationEvent.at, AllocationEvent.kind, Course.title)
+            .join(Course, Course.id == AllocationEvent.course_id)
+            .where(AllocationEvent.learner_id == bindparam("learner_id"),
+                   AllocationEvent.kind.in_(("join", "offer", "decline", "expire")))
+            .order_by(AllocationEvent.at, AllocationEvent.id))
 
 
 HISTORY_WEEKS = 8  # the recent past that estimates and the public figures look at
