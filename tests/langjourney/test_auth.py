@@ -214,3 +214,22 @@ def test_admin_creates_staff_account(client, db_session, auth):
         "password": "pikk-parool-123", "password_confirm": "pikk-parool-123"})
     assert response.status_code == 200
     assert db_session.scalar(select(User).where(User.email == "p@example.com")) is None
+
+
+@pytest.mark.parametrize("target", ["/home%0D%0ASet-Cookie:%20evil=1", "/home%0ALocation:%20//evil.example",
+                                    "/home%09x", "/%5Cevil.example"])
+def test_login_next_with_control_characters_goes_home(client, db_session, target):
+    UserFactory(email="mari@example.com")
+    response = client.post(f"/login?next={target}", data={"email": "mari@example.com", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.location in ("/", "http://langjourney.test/")
+    assert "evil" not in response.headers.get("Set-Cookie", "")
+
+
+@pytest.mark.parametrize("target", ["/home\r\nSet-Cookie: evil=1", "/courses\nx", "/\\evil.example"])
+def test_language_next_with_control_characters_goes_home(client, db_session, target):
+    response = client.post("/language", data={"lang": "ru", "next": target})
+    assert response.status_code == 302
+    assert response.location in ("/", "http://langjourney.test/")
+    assert client.post("/language", data={"lang": "ru", "next": "/courses?level=A2"}).location.endswith(
+        "/courses?level=A2")
