@@ -1,16 +1,20 @@
 """Accounts: registration, authentication with throttling, password reset and staff creation."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app
+from flask_babel import format_timedelta
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from langjourney.auth.models import AccessLog, LoginFailure, Provider, Role, User
+from langjourney.auth import throttle
+from langjourney.auth.sessions import end_all_sessions
 from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
@@ -39,12 +43,11 @@ class ProfileData:
 
 
 class LoginThrottled(DomainError):
-    def __init__(self, minutes: int):
-        super().__init__(
-            _l("Too many failed sign-in attempts. Please wait %(minutes)d minutes and try again, "
-               "or reset your password.", minutes=minutes)
-        )
-        self.minutes = minutes
+    def __init__(self, wait: timedelta):
+        shown = timedelta(seconds=math.ceil(wait.total_seconds()))  # "1 minute", not "60 seconds"
+        super().__init__(_l("Too many failed sign-in attempts. Please try again in %(time)s, or reset your "
+                            "password.", time=format_timedelta(shown, threshold=1, add_direction=False)))
+        self.wait = wait
 
 
 def normalise_email(email: str) -> str:
@@ -105,43 +108,29 @@ def update_profile(user: User, data: ProfileData) -> None:
     db.session.flush()
 
 
-def _throttle_minutes(email: str, remote_addr: str | None) -> int | None:
-    config = current_app.config
-    window = timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
-    since = utcnow() - window
-    by_email = db.session.scalar(
-        select(func.count()).select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.at >= since))
-    by_addr = 0
-    if remote_addr:
-        by_addr = db.session.scalar(
-            select(func.count()).select_from(LoginFailure)
-            .where(LoginFailure.remote_addr == remote_addr, LoginFailure.at >= since))
-    if by_email >= config["LOGIN_MAX_FAILURES"] or by_addr >= 4 * config["LOGIN_MAX_FAILURES"]:
-        return config["LOGIN_FAILURE_WINDOW_MINUTES"]
-    return None
-
-
-def authenticate(email: str, password: str, remote_addr: str | None) -> User | None:
+def authenticate(email: str, password: str, remote_addr: str | None,
+                 known_devices: list[int] = ()) -> User | None:
     """Return the user for these credentials, or None (recording the failure).
 
-    Raises :class:`LoginThrottled` after too many recent failures for the address or the client,
-    before looking at the password. Unknown e-mails and wrong passwords look the same to the caller.
+    Raises :class:`LoginThrottled` while this client must wait before trying this account again
+    (see :mod:`langjourney.auth.throttle`; ``known_devices`` are the accounts this browser has signed
+    in to before), before looking at the password. Unknown e-mails and wrong passwords look the
+    same to the caller.
     """
     email = normalise_email(email)
-    minutes = _throttle_minutes(email, remote_addr)
-    if minutes is not None:
-        raise LoginThrottled(minutes)
     user = get_user_by_email(email)
+    wait = throttle.login_delay(email, remote_addr, known_device=user is not None and user.id in known_devices)
+    if wait is not None:
+        raise LoginThrottled(wait)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
     elif user.is_active and check_password_hash(user.password_hash, password):
-        db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+        db.session.execute(delete(LoginFailure).where(LoginFailure.email == email,
+                                                      LoginFailure.remote_addr == remote_addr))
         user.last_login_at = utcnow()
         db.session.flush()
         return user
-    db.session.add(LoginFailure(email=email, remote_addr=remote_addr))
-    db.session.flush()
+    throttle.record_failure(email, remote_addr)
     return None
 
 
@@ -167,13 +156,14 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change the password; this also invalidates reset tokens and other sessions."""
+    """Change the password; this also invalidates reset tokens and ends every sign-in of the user."""
     user.password_hash = hash_password(password)
     # Whole seconds, +1 past the old stamp, so tokens and sessions issued this second die too.
     stamp = utcnow().replace(microsecond=0)
     if user.password_changed_at and stamp <= user.password_changed_at:
         stamp = user.password_changed_at.replace(microsecond=0) + timedelta(seconds=1)
     user.password_changed_at = stamp
+    end_all_sessions(user)
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
     db.session.flush()
 

@@ -1,17 +1,18 @@
 import difflib
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
 from langjourney.auth import services
-from langjourney.auth.models import LoginFailure, Role, User
+from langjourney.auth.models import LoginFailure, Role, User, UserSession
 from langjourney.db import utcnow
 from langjourney.extensions import db
 from langjourney.learners.models import LearnerStatus
 from langjourney.mail.models import OutboxMessage
-from tests.fixtures.factories import PASSWORD, UserFactory
+from tests.fixtures.factories import PASSWORD, UserFactory, session_key
 
 REGISTRATION = {
     "full_name": "Olena Kovalenko", "email": "Olena@Example.com", "password": "pikk-parool-123",
@@ -94,24 +95,153 @@ def test_login_next_only_redirects_within_site(client, db_session):
     assert response.location in ("/", "http://langjourney.test/")
 
 
-def test_throttling_after_repeated_failures(client, db_session, app):
+def _from(app, addr: str):
+    """A test client whose requests come from ``addr``."""
+    other = app.test_client()
+    other.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR=addr)
+    return other
+
+
+def test_failures_from_one_client_slow_that_client_with_backoff(app, client, db_session):
     UserFactory(email="mari@example.com")
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
         assert "wrong" in login(client, "mari@example.com", "nope-nope-nope").get_data(as_text=True)
     page = login(client, "mari@example.com", PASSWORD).get_data(as_text=True)
-    assert "Too many failed sign-in attempts" in page or "Liiga palju" in page
-    assert client.get("/home").status_code == 302  # still signed out, though the password was right
-    # The window passes.
-    db_session.execute(update(LoginFailure).values(at=utcnow() - timedelta(hours=1)))
+    assert "Too many failed sign-in attempts. Please try again in 30 seconds" in page
+    assert client.get("/home").status_code == 302  # this client waits, though the password was right
+    # The right password from another client is not held up by the attacker's failures.
+    owner = _from(app, "198.51.100.7")
+    assert login(owner, "mari@example.com", PASSWORD).status_code == 302
+    # The wait passes (no lock): the first client may try again, and one more failure doubles it.
+    db_session.execute(update(LoginFailure).values(at=utcnow() - timedelta(seconds=31)))
+    assert "wrong" in login(client, "mari@example.com", "nope-nope-nope").get_data(as_text=True)
+    assert "try again in 1 minute" in login(client, "mari@example.com", PASSWORD).get_data(as_text=True)
+    db_session.execute(update(LoginFailure).values(at=utcnow() - timedelta(seconds=61)))
     assert login(client, "mari@example.com", PASSWORD).status_code == 302
-    assert db_session.scalar(select(func.count()).select_from(LoginFailure)) == 0
+    assert db_session.scalar(select(func.count()).select_from(LoginFailure)) == 0  # this client's go
 
 
 def test_throttling_applies_to_unknown_addresses_too(client, db_session, app):
     for _ in range(app.config["LOGIN_MAX_FAILURES"]):
         login(client, "ghost@example.com", "nope-nope-nope")
     with pytest.raises(services.LoginThrottled):
-        services.authenticate("ghost@example.com", "whatever", None)
+        services.authenticate("ghost@example.com", "whatever", "127.0.0.1")
+    assert services.authenticate("ghost@example.com", "whatever", "198.51.100.7") is None
+
+
+def test_attack_from_many_addresses_slows_new_devices_not_the_owners(app, client, db_session):
+    owner = UserFactory(email="mari@example.com")
+    assert login(client, "mari@example.com", PASSWORD).status_code == 302  # the owner's own browser
+    client.post("/logout")
+    for n in range(app.config["LOGIN_ACCOUNT_MAX_FAILURES"]):
+        db_session.add(LoginFailure(email="mari@example.com", remote_addr=f"203.0.113.{n}"))
+    db_session.commit()
+    newcomer = _from(app, "198.51.100.7")
+    assert "Too many failed sign-in attempts" in login(newcomer, "mari@example.com", PASSWORD).get_data(
+        as_text=True)
+    assert login(client, "mari@example.com", PASSWORD).status_code == 302
+    # A forged device cookie earns nothing.
+    forger = _from(app, "198.51.100.8")
+    forger.set_cookie("lj_device", f"[{owner.id}].forged", domain="langjourney.test")
+    assert login(forger, "mari@example.com", PASSWORD).status_code == 200
+
+
+def test_one_client_spraying_addresses_is_limited_alone(app, client, db_session):
+    """The real per-client limit (Flask-Limiter): 30 failed sign-ins from one address in 15 minutes."""
+    from langjourney.config import load_config
+
+    UserFactory(email="admin@example.com", admin=True)
+    real = load_config(Path(app.instance_path), env={"SECRET_KEY": "x"})["RATELIMIT_LOGIN"]
+    assert real == "30 per 15 minutes"
+    app.config["RATELIMIT_LOGIN"] = real
+    try:
+        for n in range(30):
+            assert login(client, f"made-up-{n}@example.com", "nope-nope-nope").status_code == 200
+        refused = login(client, "made-up-x@example.com", "nope-nope-nope")
+        assert refused.status_code == 429
+        assert "Too many requests" in refused.get_data(as_text=True)
+        ru = client.post("/login", data={"email": "a@example.com", "password": "x"},
+                         headers={"Accept-Language": "ru"})
+        assert ru.status_code == 429 and "Слишком много запросов" in ru.get_data(as_text=True)
+        assert login(_from(app, "198.51.100.7"), "admin@example.com", PASSWORD).status_code == 302
+    finally:
+        app.config["RATELIMIT_LOGIN"] = "10000 per minute"
+
+
+def test_successful_sign_ins_do_not_count_against_the_client_limit(app, client, db_session):
+    UserFactory(email="mari@example.com")
+    app.config["RATELIMIT_LOGIN"] = "2 per 15 minutes"
+    try:
+        for _ in range(4):
+            assert login(client, "mari@example.com", PASSWORD).status_code == 302
+            client.post("/logout")
+    finally:
+        app.config["RATELIMIT_LOGIN"] = "10000 per minute"
+
+
+def test_client_limit_counts_in_redis_when_configured(app, db_url, redis_url):
+    """With REDIS_URL the per-client counts live in Redis, so all web processes share them."""
+    import redis
+
+    from langjourney import create_app
+    from langjourney.extensions import limiter
+    from tests.fixtures.app import base_config
+
+    shared = create_app(base_config(db_url, REDIS_URL=redis_url, RATELIMIT_LOGIN="2 per 15 minutes"))
+    try:
+        limiter.reset()
+        first, second = shared.test_client(), shared.test_client()  # two "processes", one address
+        assert login(first, "ghost-1@example.com", "nope-nope-nope").status_code == 200
+        assert login(second, "ghost-2@example.com", "nope-nope-nope").status_code == 200
+        assert login(first, "ghost-3@example.com", "nope-nope-nope").status_code == 429
+        assert any(b"langjourney-limits" in key for key in redis.Redis.from_url(redis_url).keys("*"))
+    finally:
+        limiter.reset()
+        with shared.app_context():
+            from sqlalchemy import delete
+
+            db.session.execute(delete(LoginFailure))
+            db.session.commit()
+            db.engine.dispose()
+        limiter.init_app(app)  # back to the session app's (in-memory) storage
+
+
+@pytest.mark.parametrize("x_for, expected", [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_forwarded_for_is_trusted_only_for_configured_proxies(db_url, app, x_for, expected):
+    from langjourney import create_app
+    from langjourney.extensions import limiter
+    from tests.fixtures.app import base_config
+
+    proxied = create_app(base_config(db_url, PROXY_FIX_X_FOR=x_for))
+    try:
+        response = proxied.test_client().post("/login", data={"email": "ghost@example.com", "password": "x"},
+                                              headers={"X-Forwarded-For": "203.0.113.9"})
+        assert response.status_code == 200
+        with proxied.app_context():
+            assert db.session.scalars(select(LoginFailure.remote_addr)).all() == [expected]
+    finally:
+        with proxied.app_context():
+            from sqlalchemy import delete
+
+            db.session.execute(delete(LoginFailure))
+            db.session.commit()
+            db.engine.dispose()
+        limiter.init_app(app)
+
+
+def test_reset_mails_are_capped_per_address_and_per_client(app, client, db_session):
+    user = UserFactory(email="mari@example.com")
+    app.config.update(MAILS_PER_ADDRESS="3 per hour", RATELIMIT_RESET="10 per hour")
+    try:
+        for _ in range(6):
+            assert client.post("/reset", data={"email": "mari@example.com"}).status_code == 302
+        assert db_session.scalar(select(func.count()).select_from(OutboxMessage)
+                                 .where(OutboxMessage.user_id == user.id)) == 3
+        for n in range(4):
+            assert client.post("/reset", data={"email": f"other-{n}@example.com"}).status_code == 302
+        assert client.post("/reset", data={"email": "x@example.com"}).status_code == 429
+    finally:
+        app.config.update(MAILS_PER_ADDRESS="10000 per minute", RATELIMIT_RESET="10000 per minute")
 
 
 def test_password_reset_flow(client, db_session):
@@ -233,3 +363,102 @@ def test_language_next_with_control_characters_goes_home(client, db_session, tar
     assert response.location in ("/", "http://langjourney.test/")
     assert client.post("/language", data={"lang": "ru", "next": "/courses?level=A2"}).location.endswith(
         "/courses?level=A2")
+
+
+# -- sign-ins that end -------------------------------------------------------------------------------
+
+def _cookies(client) -> dict[str, str]:
+    return {cookie.key: cookie.value for cookie in client._cookies.values()}
+
+
+def _client_with(app, cookies: dict[str, str]):
+    other = app.test_client()
+    other.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    for name, value in cookies.items():
+        other.set_cookie(name, value, domain="langjourney.test")
+    return other
+
+
+def test_cookie_captured_before_sign_out_no_longer_opens_home(app, client, db_session):
+    UserFactory(email="mari@example.com")
+    assert login(client, "mari@example.com", PASSWORD).status_code == 302
+    captured = _cookies(client)
+    assert _client_with(app, captured).get("/home").status_code == 200
+    client.post("/logout")
+    response = _client_with(app, captured).get("/home")
+    assert response.status_code == 302 and "/login" in response.location
+    assert db_session.scalar(select(func.count()).select_from(UserSession)) == 0
+
+
+def test_remember_cookie_alone_is_refused_after_sign_out(app, client, db_session):
+    UserFactory(email="mari@example.com")
+    client.post("/login", data={"email": "mari@example.com", "password": PASSWORD, "remember": "y"})
+    remember = {"remember_token": _cookies(client)["remember_token"]}
+    assert _client_with(app, remember).get("/home").status_code == 200  # the cookie alone signs in
+    expires = next(c for c in client._cookies.values() if c.key == "remember_token").expires
+    assert timedelta(days=29) < expires - utcnow() <= timedelta(days=30, minutes=1)
+    client.post("/logout")
+    assert _client_with(app, remember).get("/home").status_code == 302
+
+
+def test_sign_out_everywhere_ends_another_clients_session(app, client, db_session):
+    UserFactory(email="mari@example.com")
+    login(client, "mari@example.com", PASSWORD)
+    laptop = app.test_client()
+    login(laptop, "mari@example.com", PASSWORD)
+    assert "Sign out everywhere" in client.get("/profile").get_data(as_text=True)
+    assert client.post("/logout/everywhere").status_code == 302
+    assert laptop.get("/home").status_code == 302
+    assert client.get("/home").status_code == 302
+
+
+def test_sign_out_ends_only_that_sign_in(app, client, db_session):
+    UserFactory(email="mari@example.com")
+    login(client, "mari@example.com", PASSWORD)
+    laptop = app.test_client()
+    login(laptop, "mari@example.com", PASSWORD)
+    client.post("/logout")
+    assert laptop.get("/home").status_code == 200
+
+
+@pytest.mark.parametrize("role, idle, remember, ends", [
+    ("counsellor", timedelta(minutes=31), False, True),
+    ("counsellor", timedelta(minutes=31), True, True),   # staff: remembered or not
+    ("counsellor", timedelta(minutes=20), False, False),
+    ("learner", timedelta(hours=13), False, True),
+    ("learner", timedelta(hours=11), False, False),
+    ("learner", timedelta(days=3), True, False),          # "keep me signed in on this device"
+])
+def test_idle_sign_in_expires(client, db_session, role, idle, remember, ends):
+    user = UserFactory(**({"counsellor": True} if role == "counsellor" else {}))
+    key = session_key(user, remember=remember)
+    with client.session_transaction() as session:
+        session["_user_id"], session["_fresh"] = key, True
+    db_session.execute(update(UserSession).values(last_seen_at=utcnow() - idle))
+    db_session.commit()
+    page = "/staff" if role == "counsellor" else "/home"
+    response = client.get(page)
+    assert (response.status_code == 302 and "/login" in response.location) is ends
+    if not ends:  # a request moves the last-seen time on
+        assert db_session.scalar(select(UserSession.last_seen_at)) > utcnow() - timedelta(minutes=1)
+
+
+def test_sign_in_ends_after_the_remember_period(client, db_session):
+    user = UserFactory()
+    key = session_key(user, remember=True)
+    with client.session_transaction() as session:
+        session["_user_id"] = key
+    db_session.execute(update(UserSession).values(created_at=utcnow() - timedelta(days=31)))
+    db_session.commit()
+    assert client.get("/home").status_code == 302
+
+
+def test_forged_session_keys_are_refused(client, db_session):
+    user = UserFactory()
+    key = session_key(user)
+    other = UserFactory()
+    for forged in (f"{other.id}:{key.split(':', 1)[1]}", f"{user.id}:x", f"{user.id}", "x:y", "",
+                   f"{user.id}:{int(user.password_changed_at.timestamp())}"):  # the old form
+        with client.session_transaction() as session:
+            session["_user_id"] = forged
+        assert client.get("/home").status_code == 302, forged
