@@ -88,6 +88,8 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         # How many proxies in front set X-Forwarded-For (behind one TLS proxy: 1); 0 trusts none.
         "PROXY_FIX_X_FOR": int(env.get("PROXY_FIX_X_FOR", "0")),
         "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", str(2 * 3600))),
+        # How long the link that confirms a new registrant's address works (seconds).
+        "CONFIRM_EMAIL_MAX_AGE": int(env.get("CONFIRM_EMAIL_MAX_AGE", str(7 * 24 * 3600))),
         # Synthesised listening audio (python -m exercises audio writes here too).
         "AUDIO_CACHE_DIR": env.get("LANGJOURNEY_AUDIO_DIR") or str(instance_path / "audio"),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),

@@ -73,8 +73,11 @@ class User(UserMixin, db.Model):
     is_provider_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Bumped on every password change; part of reset tokens and sessions, so both die with the old password.
+    # Bumped on every password change; part of reset tokens, so they die with the old password.
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # None until a self-registered learner follows the link mailed to the address (or resets the
+    # password, which proves the same); staff accounts are created confirmed.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
 
     provider: Mapped[Provider | None] = relationship(back_populates="staff")
     profile = relationship("LearnerProfile", back_populates="user", uselist=False)
@@ -117,6 +120,20 @@ class UserSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Written at most once a minute (see auth.sessions.TOUCH_EVERY), not on every request.
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RegistrationConsent(db.Model):
+    """What a learner agreed to when registering, and when: the notice's version and its wording as
+    shown to them, in their language."""
+
+    __tablename__ = "registration_consent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    notice_version: Mapped[str] = mapped_column(String(64))
+    wording: Mapped[str] = mapped_column(String(1000))
+    locale: Mapped[str] = mapped_column(String(5))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LoginFailure(db.Model):

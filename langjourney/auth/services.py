@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from langjourney.auth.models import AccessLog, LoginFailure, Provider, Role, User
+from langjourney.auth.models import AccessLog, LoginFailure, Provider, RegistrationConsent, Role, User
 from langjourney.auth import throttle
 from langjourney.auth.sessions import end_all_sessions
 from langjourney.db import utcnow
@@ -40,6 +40,12 @@ class ProfileData:
     goals: list[str] = field(default_factory=list)
     availability: list[str] = field(default_factory=list)
     accepts_online: bool = True
+
+
+class EmailNotConfirmed(DomainError):
+    def __init__(self):
+        super().__init__(_l("Your account is not active yet. Follow the link in the mail we sent you when you "
+                            "registered, or reset your password to activate it."))
 
 
 class LoginThrottled(DomainError):
@@ -88,18 +94,63 @@ def _apply_profile(user: User, data: ProfileData) -> None:
     db.session.add(profile)
 
 
-def register_learner(email: str, password: str, data: ProfileData) -> User:
-    """Create a learner account with its profile."""
+@dataclass(frozen=True)
+class Consent:
+    """The consent checkbox as the registrant saw it: the notice's version, its wording, the language."""
+
+    notice_version: str
+    wording: str
+    locale: str
+
+
+def register_learner(email: str, password: str, data: ProfileData, consent: Consent | None = None) -> User | None:
+    """Create a learner account with its profile and consent, its address not yet confirmed
+    (:func:`make_confirmation_token`). When the address already has an account nothing changes and
+    None is returned: the caller tells the owner, and the registrant sees the same answer either way
+    (the password is hashed in both cases, so the time taken does not tell either)."""
     email = normalise_email(email)
+    _check_new_profile(data)
+    password_hash = hash_password(password)
     if get_user_by_email(email) is not None:
-        raise DomainError(_l("An account with this e-mail address already exists. "
-                             "Sign in or reset your password."), "email")
-    user = User(email=email, password_hash=hash_password(password), role=Role.LEARNER,
+        return None
+    user = User(email=email, password_hash=password_hash, role=Role.LEARNER,
                 full_name=data.full_name.strip(), locale=data.locale)
     db.session.add(user)
     _apply_profile(user, data)
     db.session.flush()
+    user.email_confirmed_at = None  # (the column's default, for every other way to make a user, confirms)
+    if consent is not None:
+        db.session.add(RegistrationConsent(user_id=user.id, notice_version=consent.notice_version,
+                                           wording=consent.wording, locale=consent.locale))
+    db.session.flush()
     return user
+
+
+def _confirmation_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="confirm-email")
+
+
+def make_confirmation_token(user: User) -> str:
+    """A signed token that confirms this user's e-mail address, until it expires."""
+    return _confirmation_serializer().dumps({"uid": user.id})
+
+
+def user_for_confirmation_token(token: str) -> User | None:
+    """The unconfirmed user a valid, unexpired confirmation token belongs to; None otherwise."""
+    try:
+        data = _confirmation_serializer().loads(token, max_age=current_app.config["CONFIRM_EMAIL_MAX_AGE"])
+    except BadSignature:
+        return None
+    user = db.session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if user is None or not user.is_active or user.email_confirmed_at is not None:
+        return None
+    return user
+
+
+def confirm_email(user: User) -> None:
+    """The owner of the address has followed the link: the account may now sign in."""
+    user.email_confirmed_at = utcnow()
+    db.session.flush()
 
 
 def update_profile(user: User, data: ProfileData) -> None:
@@ -114,8 +165,9 @@ def authenticate(email: str, password: str, remote_addr: str | None,
 
     Raises :class:`LoginThrottled` while this client must wait before trying this account again
     (see :mod:`langjourney.auth.throttle`; ``known_devices`` are the accounts this browser has signed
-    in to before), before looking at the password. Unknown e-mails and wrong passwords look the
-    same to the caller.
+    in to before), before looking at the password, and :class:`EmailNotConfirmed` for the right
+    password of an account whose address is not confirmed yet. Unknown e-mails and wrong passwords
+    look the same to the caller.
     """
     email = normalise_email(email)
     user = get_user_by_email(email)
@@ -125,6 +177,8 @@ def authenticate(email: str, password: str, remote_addr: str | None,
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
     elif user.is_active and check_password_hash(user.password_hash, password):
+        if user.email_confirmed_at is None:  # said only to whoever knows the password
+            raise EmailNotConfirmed()
         db.session.execute(delete(LoginFailure).where(LoginFailure.email == email,
                                                       LoginFailure.remote_addr == remote_addr))
         user.last_login_at = utcnow()
@@ -163,6 +217,8 @@ def set_password(user: User, password: str) -> None:
     if user.password_changed_at and stamp <= user.password_changed_at:
         stamp = user.password_changed_at.replace(microsecond=0) + timedelta(seconds=1)
     user.password_changed_at = stamp
+    if user.email_confirmed_at is None:  # the reset link reached the address: as good as confirming
+        user.email_confirmed_at = stamp
     end_all_sessions(user)
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
     db.session.flush()

@@ -87,6 +87,11 @@ def failed_sign_in(response: Response) -> bool:
     return response.status_code == 200
 
 
+def submitted(response: Response) -> bool:
+    """A form POST that was accepted (a redirect): what RATELIMIT_RESET counts for registrations."""
+    return response.status_code == 302
+
+
 def login_limit() -> str:
     return current_app.config["RATELIMIT_LOGIN"]
 

@@ -27,6 +27,7 @@ ROUTES = {
     "auth.register": ("GET", "/register", PUBLIC),
     "auth.reset_request": ("GET", "/reset", PUBLIC),
     "auth.reset_password": ("GET", "/reset/not-a-token", PUBLIC),
+    "auth.confirm_email": ("GET", "/register/confirm/not-a-token", PUBLIC),
     "auth.logout": ("POST", "/logout", {"learner", "counsellor", "provider", "provider_admin", "admin"}),
     "auth.logout_everywhere": ("POST", "/logout/everywhere", {"learner", "counsellor", "provider", "provider_admin",
                                                              "admin"}),
