@@ -260,10 +260,12 @@ class Learners:
 def login(client, app, user_id: int) -> None:
     """Sign the test client in as ``user_id`` (the session Flask-Login would write at sign-in)."""
     from langjourney.auth.models import User
+    from langjourney.auth.sessions import start_session
     from langjourney.extensions import db
 
     with app.app_context():
-        session_id = db.session.get(User, user_id).get_id()
+        session_id = start_session(db.session.get(User, user_id))
+        db.session.commit()
         db.session.remove()
     with client.session_transaction() as session:
         session["_user_id"] = session_id

@@ -20,6 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_logging(app)
     register_extensions(app)
+    register_throttle(app)
     register_url_converters(app)
     register_blueprints(app)
     register_templating(app)
@@ -55,6 +56,13 @@ def register_extensions(app: Flask) -> None:
     jobs.init_app(app)
     import langjourney.models  # noqa: F401  (every model registered with the metadata)
     import langjourney.auth.access  # noqa: F401  (the user loader)
+
+
+def register_throttle(app: Flask) -> None:
+    """ProxyFix for the configured proxies, and Flask-Limiter (Redis when configured)."""
+    from langjourney.auth.throttle import init_throttle
+
+    init_throttle(app)
 
 
 def register_url_converters(app: Flask) -> None:
@@ -107,6 +115,7 @@ def register_templating(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     from flask import request
 
+    from langjourney.auth.sessions import init_sessions
     from langjourney.db import begin_reading
     from langjourney.ops.input import init_input_checks
     from langjourney.ops.limits import init_request_limits
@@ -115,6 +124,7 @@ def register_request_hooks(app: Flask) -> None:
     init_request_limits(app)  # runs first of all hooks, whenever registered: nothing reads a body before it
     init_security(app)
     init_input_checks(app)  # before anything touches the database
+    init_sessions(app)
 
     @app.before_request
     def begin_transaction():

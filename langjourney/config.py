@@ -61,6 +61,11 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), not debug),
         "REMEMBER_COOKIE_HTTPONLY": True,
+        # A sign-in ends after this many days in any case ("keep me signed in" lasts as long).
+        "REMEMBER_DAYS": int(env.get("REMEMBER_DAYS", "30")),
+        # ... and after this long without a request: staff always, learners unless kept signed in.
+        "SESSION_IDLE_MINUTES_STAFF": int(env.get("SESSION_IDLE_MINUTES_STAFF", "30")),
+        "SESSION_IDLE_MINUTES_LEARNER": int(env.get("SESSION_IDLE_MINUTES_LEARNER", str(12 * 60))),
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), not debug),
         "WTF_CSRF_ENABLED": True,
@@ -69,14 +74,27 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "BABEL_DEFAULT_TIMEZONE": "Europe/Tallinn",
         "BABEL_TRANSLATION_DIRECTORIES": str(PROJECT_ROOT / "translations"),
         "LANGUAGES": LANGUAGES,
+        # Sign-in throttling (langjourney/auth/throttle.py): failures per account and client before
+        # the backoff, and per account from all clients; the first wait, doubling; the window.
         "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_ACCOUNT_MAX_FAILURES": int(env.get("LOGIN_ACCOUNT_MAX_FAILURES", "50")),
+        "LOGIN_BACKOFF_SECONDS": int(env.get("LOGIN_BACKOFF_SECONDS", "30")),
         "LOGIN_FAILURE_WINDOW_MINUTES": int(env.get("LOGIN_FAILURE_WINDOW_MINUTES", "15")),
         # Request bodies, by kind (langjourney.ops.limits): a larger one is answered 413 unread.
         "MAX_FORM_BYTES": int(env.get("MAX_FORM_BYTES", str(128 * 1024))),
         "MAX_API_BYTES": int(env.get("MAX_API_BYTES", str(128 * 1024))),
         "MAX_CSV_IMPORT_BYTES": int(env.get("MAX_CSV_IMPORT_BYTES", str(3 * 1024 * 1024))),
         "MAX_RECORDING_BYTES": int(env.get("MAX_RECORDING_BYTES", str(16 * 1024 * 1024))),
+        # Flask-Limiter, per client address: failed sign-ins; password-reset and registration requests.
+        "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "30 per 15 minutes"),
+        "RATELIMIT_RESET": env.get("RATELIMIT_RESET", "10 per hour"),
+        # Reset links and "someone tried to register with your address" notices, per address.
+        "MAILS_PER_ADDRESS": env.get("MAILS_PER_ADDRESS", "3 per hour"),
+        # How many proxies in front set X-Forwarded-For (behind one TLS proxy: 1); 0 trusts none.
+        "PROXY_FIX_X_FOR": int(env.get("PROXY_FIX_X_FOR", "0")),
         "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", str(2 * 3600))),
+        # How long the link that confirms a new registrant's address works (seconds).
+        "CONFIRM_EMAIL_MAX_AGE": int(env.get("CONFIRM_EMAIL_MAX_AGE", str(7 * 24 * 3600))),
         # Synthesised listening audio (python -m exercises audio writes here too).
         "AUDIO_CACHE_DIR": env.get("LANGJOURNEY_AUDIO_DIR") or str(instance_path / "audio"),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),

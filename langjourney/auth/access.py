@@ -1,33 +1,22 @@
 """The one place that decides who may see what: a role decorator and the learner loader."""
 from __future__ import annotations
 
-from functools import cache, wraps
+from functools import wraps
 
 from flask import abort, g, request
 from flask_login import current_user
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import inspect
 
 from langjourney.auth.models import Role, User
 from langjourney.auth.services import log_access
+from langjourney.auth.sessions import user_for_session
 from langjourney.extensions import db, login_manager
 
 
 @login_manager.user_loader
-def load_user(session_id: str) -> User | None:
-    user_id, _, stamp = session_id.partition(":")
-    if not user_id.isdigit():
-        return None
-    user = db.session.scalar(_user_query(), {"id": int(user_id)})
-    if user is None or not user.is_active or user.get_id() != session_id:
-        return None
-    return user
-
-
-@cache
-def _user_query():
-    """Built once: this runs in every signed-in request, and building and keying the statement
-    (which ``session.get`` does each time) costs more than running it."""
-    return select(User).where(User.id == bindparam("id"))
+def load_user(session_key: str) -> User | None:
+    """The user of a live sign-in (from the session or the remember cookie); see auth.sessions."""
+    return user_for_session(session_key)
 
 
 def signed_in_user_id() -> int | None:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from langjourney.auth.models import Role
-from langjourney.auth.services import MIN_PASSWORD_LENGTH
+from langjourney.auth.services import MIN_PASSWORD_LENGTH, Consent
 from langjourney.forms import Form, choices, strip
 from langjourney.learners.forms import ProfileForm
 
@@ -37,12 +38,26 @@ class LoginForm(Form):
     remember = BooleanField(_l("Keep me signed in on this device"))
 
 
+# Change the version whenever the consent's wording (or what it refers to) changes: each
+# registration stores the version and the wording its registrant saw.
+CONSENT_VERSION = "registration-2026-12-08"
+
+
 class RegistrationForm(ProfileForm):
     email = EmailField(_l("E-mail"), filters=[strip], validators=[DataRequired(_REQUIRED), Email(_EMAIL), Length(max=254)])
     password, password_confirm = _new_password_fields()
     consent = BooleanField(
         _l("I agree that the foundation processes my data to place me on a course."),
         validators=[DataRequired(_l("You must agree to the processing of your data to register."))])
+
+    def to_consent(self) -> Consent:
+        """The consent as this registrant saw it (its wording in the page's language)."""
+        return Consent(notice_version=CONSENT_VERSION, wording=str(self.consent.label.text),
+                       locale=str(get_locale()))
+
+
+class ConfirmForm(Form):
+    """Only the CSRF token: confirming an address is a POST."""
 
 
 class ResetRequestForm(Form):

@@ -73,8 +73,11 @@ class User(UserMixin, db.Model):
     is_provider_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Bumped on every password change; part of reset tokens and sessions, so both die with the old password.
+    # Bumped on every password change; part of reset tokens, so they die with the old password.
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # None until a self-registered learner follows the link mailed to the address (or resets the
+    # password, which proves the same); staff accounts are created confirmed.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
 
     provider: Mapped[Provider | None] = relationship(back_populates="staff")
     profile = relationship("LearnerProfile", back_populates="user", uselist=False)
@@ -86,15 +89,51 @@ class User(UserMixin, db.Model):
     def has_role(self, *roles: Role) -> bool:
         return self.role in roles
 
+    # The sign-in this request runs under ("<user id>:<token>"), set by auth.sessions; Flask-Login
+    # keeps it in the session and the remember cookie.
+    session_key = None
+
     @property
     def is_authenticated(self) -> bool:
         # Flask-Login only makes a User the current user once the loader has accepted it (active, session
         # still valid). Answering without reading a column spares a reload of the row after a commit.
         return True
 
-    def get_id(self) -> str:
-        # Flask-Login keeps this in the session: a password change invalidates other sessions.
-        return f"{self.id}:{int(self.password_changed_at.timestamp())}"
+    def get_id(self) -> str | None:
+        # Flask-Login keeps this in the session: the key of one sign-in's UserSession row, which
+        # sign-out, "sign out everywhere", the idle timeout and a password change end.
+        return self.session_key
+
+
+class UserSession(db.Model):
+    """One sign-in on one device, until it signs out, idles too long or its remember period ends.
+
+    Only a hash of the token is stored: a copy of the database gives no one a working cookie.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    is_remembered: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Written at most once a minute (see auth.sessions.TOUCH_EVERY), not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RegistrationConsent(db.Model):
+    """What a learner agreed to when registering, and when: the notice's version and its wording as
+    shown to them, in their language."""
+
+    __tablename__ = "registration_consent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    notice_version: Mapped[str] = mapped_column(String(64))
+    wording: Mapped[str] = mapped_column(String(1000))
+    locale: Mapped[str] = mapped_column(String(5))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class LoginFailure(db.Model):

@@ -1,16 +1,20 @@
 """Accounts: registration, authentication with throttling, password reset and staff creation."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask import current_app
+from flask_babel import format_timedelta
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from langjourney.auth.models import AccessLog, LoginFailure, Provider, Role, User
+from langjourney.auth.models import AccessLog, LoginFailure, Provider, RegistrationConsent, Role, User
+from langjourney.auth import throttle
+from langjourney.auth.sessions import end_all_sessions
 from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
@@ -38,13 +42,18 @@ class ProfileData:
     accepts_online: bool = True
 
 
+class EmailNotConfirmed(DomainError):
+    def __init__(self):
+        super().__init__(_l("Your account is not active yet. Follow the link in the mail we sent you when you "
+                            "registered, or reset your password to activate it."))
+
+
 class LoginThrottled(DomainError):
-    def __init__(self, minutes: int):
-        super().__init__(
-            _l("Too many failed sign-in attempts. Please wait %(minutes)d minutes and try again, "
-               "or reset your password.", minutes=minutes)
-        )
-        self.minutes = minutes
+    def __init__(self, wait: timedelta):
+        shown = timedelta(seconds=math.ceil(wait.total_seconds()))  # "1 minute", not "60 seconds"
+        super().__init__(_l("Too many failed sign-in attempts. Please try again in %(time)s, or reset your "
+                            "password.", time=format_timedelta(shown, threshold=1, add_direction=False)))
+        self.wait = wait
 
 
 def normalise_email(email: str) -> str:
@@ -85,18 +94,63 @@ def _apply_profile(user: User, data: ProfileData) -> None:
     db.session.add(profile)
 
 
-def register_learner(email: str, password: str, data: ProfileData) -> User:
-    """Create a learner account with its profile."""
+@dataclass(frozen=True)
+class Consent:
+    """The consent checkbox as the registrant saw it: the notice's version, its wording, the language."""
+
+    notice_version: str
+    wording: str
+    locale: str
+
+
+def register_learner(email: str, password: str, data: ProfileData, consent: Consent | None = None) -> User | None:
+    """Create a learner account with its profile and consent, its address not yet confirmed
+    (:func:`make_confirmation_token`). When the address already has an account nothing changes and
+    None is returned: the caller tells the owner, and the registrant sees the same answer either way
+    (the password is hashed in both cases, so the time taken does not tell either)."""
     email = normalise_email(email)
+    _check_new_profile(data)
+    password_hash = hash_password(password)
     if get_user_by_email(email) is not None:
-        raise DomainError(_l("An account with this e-mail address already exists. "
-                             "Sign in or reset your password."), "email")
-    user = User(email=email, password_hash=hash_password(password), role=Role.LEARNER,
+        return None
+    user = User(email=email, password_hash=password_hash, role=Role.LEARNER,
                 full_name=data.full_name.strip(), locale=data.locale)
     db.session.add(user)
     _apply_profile(user, data)
     db.session.flush()
+    user.email_confirmed_at = None  # (the column's default, for every other way to make a user, confirms)
+    if consent is not None:
+        db.session.add(RegistrationConsent(user_id=user.id, notice_version=consent.notice_version,
+                                           wording=consent.wording, locale=consent.locale))
+    db.session.flush()
     return user
+
+
+def _confirmation_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="confirm-email")
+
+
+def make_confirmation_token(user: User) -> str:
+    """A signed token that confirms this user's e-mail address, until it expires."""
+    return _confirmation_serializer().dumps({"uid": user.id})
+
+
+def user_for_confirmation_token(token: str) -> User | None:
+    """The unconfirmed user a valid, unexpired confirmation token belongs to; None otherwise."""
+    try:
+        data = _confirmation_serializer().loads(token, max_age=current_app.config["CONFIRM_EMAIL_MAX_AGE"])
+    except BadSignature:
+        return None
+    user = db.session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if user is None or not user.is_active or user.email_confirmed_at is not None:
+        return None
+    return user
+
+
+def confirm_email(user: User) -> None:
+    """The owner of the address has followed the link: the account may now sign in."""
+    user.email_confirmed_at = utcnow()
+    db.session.flush()
 
 
 def update_profile(user: User, data: ProfileData) -> None:
@@ -105,43 +159,32 @@ def update_profile(user: User, data: ProfileData) -> None:
     db.session.flush()
 
 
-def _throttle_minutes(email: str, remote_addr: str | None) -> int | None:
-    config = current_app.config
-    window = timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
-    since = utcnow() - window
-    by_email = db.session.scalar(
-        select(func.count()).select_from(LoginFailure)
-        .where(LoginFailure.email == email, LoginFailure.at >= since))
-    by_addr = 0
-    if remote_addr:
-        by_addr = db.session.scalar(
-            select(func.count()).select_from(LoginFailure)
-            .where(LoginFailure.remote_addr == remote_addr, LoginFailure.at >= since))
-    if by_email >= config["LOGIN_MAX_FAILURES"] or by_addr >= 4 * config["LOGIN_MAX_FAILURES"]:
-        return config["LOGIN_FAILURE_WINDOW_MINUTES"]
-    return None
-
-
-def authenticate(email: str, password: str, remote_addr: str | None) -> User | None:
+def authenticate(email: str, password: str, remote_addr: str | None,
+                 known_devices: list[int] = ()) -> User | None:
     """Return the user for these credentials, or None (recording the failure).
 
-    Raises :class:`LoginThrottled` after too many recent failures for the address or the client,
-    before looking at the password. Unknown e-mails and wrong passwords look the same to the caller.
+    Raises :class:`LoginThrottled` while this client must wait before trying this account again
+    (see :mod:`langjourney.auth.throttle`; ``known_devices`` are the accounts this browser has signed
+    in to before), before looking at the password, and :class:`EmailNotConfirmed` for the right
+    password of an account whose address is not confirmed yet. Unknown e-mails and wrong passwords
+    look the same to the caller.
     """
     email = normalise_email(email)
-    minutes = _throttle_minutes(email, remote_addr)
-    if minutes is not None:
-        raise LoginThrottled(minutes)
     user = get_user_by_email(email)
+    wait = throttle.login_delay(email, remote_addr, known_device=user is not None and user.id in known_devices)
+    if wait is not None:
+        raise LoginThrottled(wait)
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
     elif user.is_active and check_password_hash(user.password_hash, password):
-        db.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+        if user.email_confirmed_at is None:  # said only to whoever knows the password
+            raise EmailNotConfirmed()
+        db.session.execute(delete(LoginFailure).where(LoginFailure.email == email,
+                                                      LoginFailure.remote_addr == remote_addr))
         user.last_login_at = utcnow()
         db.session.flush()
         return user
-    db.session.add(LoginFailure(email=email, remote_addr=remote_addr))
-    db.session.flush()
+    throttle.record_failure(email, remote_addr)
     return None
 
 
@@ -167,13 +210,16 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change the password; this also invalidates reset tokens and other sessions."""
+    """Change the password; this also invalidates reset tokens and ends every sign-in of the user."""
     user.password_hash = hash_password(password)
     # Whole seconds, +1 past the old stamp, so tokens and sessions issued this second die too.
     stamp = utcnow().replace(microsecond=0)
     if user.password_changed_at and stamp <= user.password_changed_at:
         stamp = user.password_changed_at.replace(microsecond=0) + timedelta(seconds=1)
     user.password_changed_at = stamp
+    if user.email_confirmed_at is None:  # the reset link reached the address: as good as confirming
+        user.email_confirmed_at = stamp
+    end_all_sessions(user)
     db.session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
     db.session.flush()
 

@@ -74,6 +74,8 @@ def init_errors(app: Flask) -> None:
             403: (_("Access denied"), _("You do not have permission to see this page.")),
             404: (_("Page not found"), _("The page you are looking for does not exist or has moved.")),
             405: (_("Not allowed"), _("This page cannot be used this way.")),
+            429: (_("Too many requests"), _("Too many requests have come from your address in a short time. "
+                                            "Wait a few minutes and try again.")),
         }
         title, message = texts.get(error.code, (_("Something is wrong with the request"),
                                                 _("Go back and try again.")))

@@ -16,8 +16,10 @@ bp = Blueprint("main", __name__)
 
 
 def safe_next(target: str | None, default: str) -> str:
-    """Only ever redirect to a path on this site."""
-    if target:
+    """Only ever redirect to a path on this site. A target with a control character or whitespace
+    (CR/LF would split the Location header; a tab or a backslash lets browsers read ``/\\evil``
+    as another host) is refused too."""
+    if target and target.isprintable() and not any(c.isspace() or c == "\\" for c in target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//"):
             return target

@@ -45,7 +45,7 @@ def test_counsellor_publishes_video_times_and_a_learner_books_one(live_server, e
     expect(page.get_by_role("link", name=LINK)).to_have_count(2)
     page.get_by_role("button", name="Sign out").click()
 
-    _register(page, live_server, "mykola.e2e@example.com")
+    _register(page, live_server, e2e_env, "mykola.e2e@example.com")
     page.goto(live_server + "/counselling/appointments")
     expect(page.get_by_role("status").first).to_contain_text("2 free times")
     expect(page.get_by_role("link", name=LINK)).to_have_count(0)  # not before booking

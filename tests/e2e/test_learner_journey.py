@@ -1,5 +1,6 @@
 """A learner registers, signs out and in, and switches among the four languages, with a keyboard."""
 import re
+import sqlite3
 
 import pytest
 from playwright.sync_api import expect
@@ -7,7 +8,7 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.e2e
 
 
-def test_register_sign_in_and_switch_languages(live_server, page):
+def test_register_sign_in_and_switch_languages(live_server, e2e_env, page):
     page.goto(live_server + "/")
     assert page.get_attribute("html", "lang") == "en"
 
@@ -38,7 +39,8 @@ def test_register_sign_in_and_switch_languages(live_server, page):
     page.get_by_label("Password", exact=True).fill("pikk-parool-123")
     page.get_by_label("Password again").fill("pikk-parool-123")
     page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/home(#.*)?$"))
+    expect(page.get_by_role("status").first).to_contain_text("Follow the link")
+    _confirm(page, live_server, e2e_env, "olena.e2e@example.com")
     assert "Olena Kovalenko" in page.inner_text("h1")
 
     page.get_by_role("button", name="Sign out").click()
@@ -56,7 +58,18 @@ def test_register_sign_in_and_switch_languages(live_server, page):
         assert expectations[lang] in page.inner_text("nav")
 
 
-def _register(page, live_server, email):
+def _confirm(page, live_server, env, email):
+    """Follow the confirmation link mailed to ``email`` (the outbox row in the server's database)."""
+    with sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
+        body = db.execute("SELECT body FROM outbox_message WHERE recipient = ? ORDER BY id DESC",
+                          (email,)).fetchone()[0]
+    link = re.search(r"https?://[^/\s]+(/register/confirm/\S+)", body).group(1)
+    page.goto(live_server + link)
+    page.get_by_role("button", name="Confirm and sign in").click()
+    expect(page).to_have_url(re.compile(r"/home(#.*)?$"))
+
+
+def _register(page, live_server, env, email):
     page.goto(live_server + "/register")
     page.get_by_label("Full name").fill("Andrii Melnyk")
     page.get_by_label("E-mail").fill(email)
@@ -69,11 +82,11 @@ def _register(page, live_server, email):
     page.get_by_label("Your status in Estonia").select_option("international_protection")
     page.get_by_label("I agree").check()
     page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/home(#.*)?$"))
+    _confirm(page, live_server, env, email)
 
 
-def test_self_assessment_then_placement_test_by_keyboard(live_server, page):
-    _register(page, live_server, "andrii.e2e@example.com")
+def test_self_assessment_then_placement_test_by_keyboard(live_server, e2e_env, page):
+    _register(page, live_server, e2e_env, "andrii.e2e@example.com")
     page.get_by_role("link", name="Assess your Estonian").click()
     for step in range(5):
         expect(page.locator("[aria-current=step]")).to_be_visible()

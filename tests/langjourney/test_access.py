@@ -7,6 +7,7 @@ import pytest
 from langjourney.courses.services import create_api_token
 from langjourney.testing import services
 from tests.fixtures.factories import (
+    session_key,
     CounsellingSlotFactory, CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory,
 )
 
@@ -26,7 +27,10 @@ ROUTES = {
     "auth.register": ("GET", "/register", PUBLIC),
     "auth.reset_request": ("GET", "/reset", PUBLIC),
     "auth.reset_password": ("GET", "/reset/not-a-token", PUBLIC),
+    "auth.confirm_email": ("GET", "/register/confirm/not-a-token", PUBLIC),
     "auth.logout": ("POST", "/logout", {"learner", "counsellor", "provider", "provider_admin", "admin"}),
+    "auth.logout_everywhere": ("POST", "/logout/everywhere", {"learner", "counsellor", "provider", "provider_admin",
+                                                             "admin"}),
     "learners.home": ("GET", "/home", {"learner"}),
     "learners.profile": ("GET", "/profile", {"learner"}),
     "learners.staff_list": ("GET", "/staff/learners", {"counsellor", "admin"}),
@@ -234,5 +238,5 @@ def test_unpublished_course_is_hidden_from_the_public(client, auth, db_session):
     db_session.commit()
     auth.logout()
     with client.session_transaction() as session:
-        session["_user_id"] = owner.get_id()
+        session["_user_id"] = session_key(owner)
     assert client.get(f"/courses/{course.id}").status_code == 200

@@ -16,7 +16,7 @@ from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.mail.models import OutboxMessage
-from tests.fixtures.factories import CounsellingBookingFactory, CounsellingSlotFactory, UserFactory
+from tests.fixtures.factories import CounsellingBookingFactory, CounsellingSlotFactory, UserFactory, session_key
 
 TALLINN = ZoneInfo("Europe/Tallinn")
 
@@ -32,7 +32,7 @@ def mails_to(db_session, user) -> list[OutboxMessage]:
 
 def sign_in(client, user) -> None:
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = user.get_id(), True
+        session["_user_id"], session["_fresh"] = session_key(user), True
 
 
 def csrf_token(page: str) -> str:
@@ -513,7 +513,7 @@ def test_learners_booking_one_time_at_once_get_one_booking(live_app):
     quicker, and nothing fails. (On PostgreSQL the unique index decides; SQLite runs them in turn.)"""
     racers = 4
     slot_id = CounsellingSlotFactory().id
-    keys = [UserFactory().get_id() for _ in range(racers)]
+    keys = [session_key(UserFactory()) for _ in range(racers)]
     assert _click_at_once(live_app, [(key, slot_id) for key in keys]) == ["booked"] + ["taken"] * (racers - 1)
     assert db.session.scalar(select(func.count()).select_from(CounsellingBooking)) == 1
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # the learner's, the counsellor's
@@ -522,6 +522,6 @@ def test_learners_booking_one_time_at_once_get_one_booking(live_app):
 def test_one_learner_booking_two_times_at_once_gets_one(live_app):
     """Two tabs of one learner book different times at the same moment: one appointment, not two."""
     slots = [CounsellingSlotFactory().id, CounsellingSlotFactory().id]
-    key = UserFactory().get_id()
+    key = session_key(UserFactory())
     assert _click_at_once(live_app, [(key, slot_id) for slot_id in slots]) == ["booked", "has one"]
     assert db.session.scalar(select(func.count()).select_from(CounsellingBooking)) == 1

@@ -8,7 +8,7 @@ from langjourney.courses import services
 from langjourney.courses.models import Course, CourseChange, Mode, Programme
 from langjourney.courses.services import CatalogueFilters, search_catalogue
 from langjourney.extensions import db
-from tests.fixtures.factories import CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory, session_key
 
 TODAY = date.today()
 
@@ -173,7 +173,7 @@ def test_admin_returns_a_course_for_changes_and_it_waits_again_once_edited(clien
     assert db_session.query(OutboxMessage).count() == 2  # a second click sends nothing more
 
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = staff.get_id(), True
+        session["_user_id"], session["_fresh"] = session_key(staff), True
     assert reason in client.get(f"/provider/courses/{course.id}").get_data(as_text=True)
     edited = {**COURSE_FORM, "address": "Kooli 2, klass 14"}
     assert client.post(f"/provider/courses/{course.id}/edit", data=edited).status_code == 302

@@ -5,7 +5,7 @@ from langjourney.auth.models import AccessLog
 from langjourney.courses import services as courses
 from langjourney.learners.models import LevelDecision
 from langjourney.mail.models import OutboxMessage
-from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory, session_key
 
 
 def _logged(db_session, learner, action) -> int:
@@ -38,7 +38,7 @@ def test_counsellor_sets_the_level_with_a_reason_and_the_learner_is_told(client,
 
     auth.logout()
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = learner.get_id(), True
+        session["_user_id"], session["_fresh"] = session_key(learner), True
     home = client.get("/home").get_data(as_text=True)
     assert "Языковой консультант установил ваш уровень: B1.1." in home
 

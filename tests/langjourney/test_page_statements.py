@@ -14,7 +14,7 @@ from langjourney.selfassess.models import SelfAssessment
 from langjourney.waitlist.models import AllocationEvent
 from tests.fixtures.factories import (
     CounsellingBookingFactory, CounsellingSlotFactory, CourseFactory, EnrolmentFactory, ProviderFactory,
-    UserFactory,
+    UserFactory, session_key,
 )
 
 # What the pages make today (the user loader included); both grew by one query per row before.
@@ -69,7 +69,7 @@ def _learner_with_history(rows: int):
 
 def _sign_in(client, learner) -> None:
     with client.session_transaction() as session:
-        session["_user_id"] = learner.get_id()
+        session["_user_id"] = session_key(learner)
         session["_fresh"] = True
 
 

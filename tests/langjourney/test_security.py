@@ -17,8 +17,8 @@ def _token(page: str) -> str:
     return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
 
 
-@pytest.mark.parametrize("url", ["/login", "/register", "/reset", "/language", "/logout", "/profile",
-                                 "/admin/users/new"])
+@pytest.mark.parametrize("url", ["/login", "/register", "/reset", "/language", "/logout", "/logout/everywhere",
+                                 "/profile", "/admin/users/new"])
 def test_post_without_csrf_token_is_refused(csrf_client, url):
     response = csrf_client.post(url, data={"email": "x@example.com", "lang": "ru"})
     assert response.status_code == 400

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from langjourney.db import utcnow
 from langjourney.selfassess import services
 from langjourney.selfassess.models import SelfAssessment
-from tests.fixtures.factories import UserFactory
+from tests.fixtures.factories import UserFactory, session_key
 
 SKILLS = ("listening", "reading", "spoken_interaction", "spoken_production", "writing")
 URLS = ["/self-assessment/", "/self-assessment/step/1", "/self-assessment/summary"]
@@ -127,7 +127,7 @@ def test_leaving_and_returning_resumes_on_the_saved_step(app, client, db_session
 
     other_browser = app.test_client()
     with other_browser.session_transaction() as session:
-        session["_user_id"] = learner.get_id()
+        session["_user_id"] = session_key(learner)
     response = other_browser.get("/self-assessment/")
     assert response.status_code == 302 and response.location.endswith(step_url(4))
     page = other_browser.get(step_url(4)).get_data(as_text=True)

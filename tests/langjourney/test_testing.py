@@ -19,7 +19,7 @@ from langjourney.content import content
 from langjourney.testing.models import (
     AttemptStatus, BankVersion, PlacementAttempt, PlacementResponse,
 )
-from tests.fixtures.factories import UserFactory
+from tests.fixtures.factories import UserFactory, session_key
 
 SEQ = re.compile(r'name="seq" type="hidden" value="(\d+)"')
 CSRF = re.compile(r'(name="csrf_token" value=")[^"]*')
@@ -343,7 +343,7 @@ def test_learners_answering_at_once_over_http_each_record_every_answer_once(live
     for _ in range(learners):
         learner = UserFactory()
         services.current_item(services.start_attempt(learner, None))
-        keys.append(learner.get_id())
+        keys.append(session_key(learner))
         ids.append(learner.id)
     db.session.commit()
     db.session.remove()  # the test's own session must not hold SQLite's lock while the requests race

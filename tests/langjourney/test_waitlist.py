@@ -28,7 +28,7 @@ from langjourney.waitlist.models import (
     AllocationEvent, AllocationPolicy, EntryStatus, Offer, OfferStatus, WaitlistEntry,
 )
 from langjourney.waitlist.policy import DEFAULT_RULES, current_policy, describe_rules, lottery, publish_policy, tier_of
-from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory, session_key
 
 
 @pytest.fixture
@@ -627,7 +627,7 @@ def test_learner_gives_up_a_seat_before_the_start_and_the_next_learner_is_offere
     db_session.commit()
     assert offers_of(course) == []  # the course is full
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = me.get_id(), True
+        session["_user_id"], session["_fresh"] = session_key(me), True
     courses_page = client.get("/courses/matches").get_data(as_text=True)
     assert f"/enrolments/{enrolment.id}/give-up" in courses_page
     question = client.get(f"/enrolments/{enrolment.id}/give-up").get_data(as_text=True)
@@ -650,11 +650,11 @@ def test_a_seat_cannot_be_given_up_once_the_course_has_started_or_by_someone_els
     enrolment = EnrolmentFactory(learner=me, course=started)
     db_session.commit()
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = other.get_id(), True
+        session["_user_id"], session["_fresh"] = session_key(other), True
     assert client.get(f"/enrolments/{enrolment.id}/give-up").status_code == 404
     assert client.post(f"/enrolments/{enrolment.id}/give-up").status_code == 404
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = me.get_id(), True
+        session["_user_id"], session["_fresh"] = session_key(me), True
     assert f"/enrolments/{enrolment.id}/give-up" not in client.get("/courses/matches").get_data(as_text=True)
     page = client.post(f"/enrolments/{enrolment.id}/give-up", follow_redirects=True).get_data(as_text=True)
     assert "tell the school" in page and enrolment.status is EnrolmentStatus.ACCEPTED

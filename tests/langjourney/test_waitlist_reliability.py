@@ -47,7 +47,7 @@ from langjourney.waitlist.clock import frozen_at
 from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry
 from langjourney.waitlist.policy import current_policy
 from tests.fixtures.app import base_config
-from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, UserFactory, session_key
 from tests.fixtures.worker_launcher import repeated
 from tests.langjourney.test_waitlist import fill, learner, offers_of
 
@@ -395,7 +395,7 @@ def test_fifty_requests_race_for_the_last_seat(live_app, roomy_app):
     holder = db.session.scalars(select(Enrolment).where(Enrolment.course_id == course.id)).first().learner
     racers = [learner() for _ in range(n)]
     course_id, holder_id = course.id, holder.id
-    ids, keys = [r.id for r in racers], [r.get_id() for r in racers]
+    ids, keys = [r.id for r in racers], [session_key(r) for r in racers]
     _release()
     clients = [_login(roomy_app, key) for key in keys]
     barrier = threading.Barrier(n)
@@ -470,7 +470,7 @@ def test_inline_jobs_under_concurrent_requests_do_not_exhaust_the_pool(live_app,
     original = jobs.log.exception
     monkeypatch.setattr(jobs.log, "exception", lambda msg, *a, **k: (failed.append(msg % a), original(msg, *a, **k)))
     course = CourseFactory(capacity=n)
-    keys = [learner().get_id() for _ in range(n)]
+    keys = [session_key(learner()) for _ in range(n)]
     course_id = course.id
     _release()
     clients = [_login(small, key) for key in keys]
