@@ -175,11 +175,23 @@ def create_course(provider: Provider, data: CourseData) -> Course:
 
 
 def update_course(course: Course, data: CourseData, by: User | None) -> list[CourseChange]:
-    """Change a course. Changes of level, dates or capacity of a published course are logged."""
+    """Change a course. Changes of level, dates or capacity of a published course are logged.
+
+    Capacity: it may not go below the seats taken (accepted and confirmed enrolments); that is
+    refused with the reason. Open offers above a lowered capacity are withdrawn, the latest made
+    first (:func:`langjourney.waitlist.services.withdraw_offers_over_capacity`): each learner is
+    told by mail and keeps their place and join time on the waiting list. Refusing the edit instead
+    would leave a school unable to shrink a course for up to 48 hours while offers run. The course
+    row is locked first, as allocation and accepting an offer lock it, so an accept racing the cut
+    has one winner.
+    """
+    from langjourney.waitlist.services import withdraw_offers_over_capacity
+
     validate_course(data)
-    if data.capacity < active_seat_count(course):
-        raise DomainError(_l("Capacity cannot be lower than the seats already taken (%(n)d).",
-                             n=active_seat_count(course)), "capacity")
+    course = locked(Course, course.id)
+    taken = active_seat_count(course)
+    if data.capacity < taken:
+        raise DomainError(_l("Capacity cannot be lower than the seats already taken (%(n)d).", n=taken), "capacity")
     before = {name: getattr(course, name) for name in LOGGED_FIELDS}
     _apply(course, data)
     if course.returned_at is not None:  # edited after an admin returned it: it waits for approval again
@@ -192,6 +204,8 @@ def update_course(course: Course, data: CourseData, by: User | None) -> list[Cou
                                             old_value=str(before[name]), new_value=str(getattr(course, name))))
         db.session.add_all(changes)
     db.session.flush()
+    if course.capacity < before["capacity"]:
+        withdraw_offers_over_capacity(course, actor=f"provider:{by.id}" if by else "system")
     if course.is_published and course.capacity > before["capacity"]:
         _seats_freed(course)
     return changes
