@@ -1,5 +1,7 @@
 """Edits to a course that rules depend on (issue 14, items 7 and 8): a capacity cut below the open
-offers withdraws the latest ones (the learners keep their places), also when an accept races it."""
+offers withdraws the latest ones (the learners keep their places), also when an accept races it; a
+change to what learners chose a published course for waits for an admin's approval, every change is
+logged, and single-line fields refuse control characters."""
 from __future__ import annotations
 
 import csv
@@ -13,8 +15,8 @@ from sqlalchemy import func, select
 
 from langjourney.auth.models import User
 from langjourney.courses import services as courses
-from langjourney.courses.csvio import COLUMNS, export_courses, import_courses
-from langjourney.courses.models import Course
+from langjourney.courses.csvio import COLUMNS, CsvImportFailed, export_courses, import_courses
+from langjourney.courses.models import Course, CourseChange
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.mail.models import OutboxMessage
@@ -215,3 +217,111 @@ def test_an_accept_racing_a_capacity_cut_has_one_winner(live_app):
                              .where(AllocationEvent.kind == "withdraw")) == ROUNDS
     db.session.remove()
     assert audit() == []
+
+
+# -- 8. changes to a published course ------------------------------------------------------------
+
+SPAM = "Tasuta iPhone – kliki siia"
+
+
+def logged(course: Course) -> dict:
+    return {c.field: (c.old_value, c.new_value, c.changed_by_id)
+            for c in db.session.scalars(select(CourseChange).where(CourseChange.course_id == course.id))}
+
+
+def test_a_new_title_place_and_mode_wait_for_approval_and_learners_are_told_once_approved(client, auth, db_session):
+    """The issue's case: an online course renamed to an advert and moved to a town. It stays published
+    as approved (the public page and catalogue keep the old title, learners keep their places) until
+    an admin approves; then every field is logged and the enrolled and waiting learners get a mail in
+    their language."""
+    course = CourseFactory(online=True, capacity=1)
+    old_title = course.title
+    seated, waiting = learner(), learner()
+    seated.locale, waiting.locale = "ru", "uk"
+    courses.create_enrolment(seated, course)
+    waitlist.join(waiting, course)
+    staff = auth.login("provider", locale="en", provider=course.provider)
+    form = form_of(course, title=SPAM, mode="in_person", county="harju", town="Tallinn", address="Narva mnt 5",
+                   academic_hours="120")
+    response = client.post(f"/provider/courses/{course.id}/edit", data=form, follow_redirects=True)
+    assert "waits for an administrator's approval" in response.get_data(as_text=True)
+    db_session.expire_all()
+    assert course.is_published and course.title == old_title and course.mode.value == "online"
+    assert logged(course) == {"academic_hours": ("150", "120", staff.id)}  # not a reason to choose: applied
+    assert course.pending_change == {"title": SPAM, "mode": "in_person", "county": "harju", "town": "Tallinn",
+                                     "address": "Narva mnt 5"}
+    for page in (client.get(f"/courses/{course.id}"), client.get("/courses")):
+        text = page.get_data(as_text=True)
+        assert SPAM not in text and old_title in text
+    # Editing again (the form shows the pending values) keeps the change; so does a CSV round trip.
+    assert f'value="{SPAM}"' in client.get(f"/provider/courses/{course.id}/edit").get_data(as_text=True)
+    import_courses(export_courses(course.provider), course.provider, staff)
+    db_session.commit()
+    assert course.pending_change["title"] == SPAM and course.title == old_title
+
+    auth.login("admin", locale="en")
+    queue = client.get("/admin/courses").get_data(as_text=True)
+    assert "Changes to published courses waiting for approval" in queue and f"<ins>{SPAM}</ins>" in queue
+    assert client.post(f"/admin/courses/{course.id}/approve-change").status_code == 302
+    db_session.expire_all()
+    assert course.title == SPAM and course.town == "Tallinn" and course.is_published and course.pending_change is None
+    assert logged(course) == {"academic_hours": ("150", "120", staff.id), "title": (old_title, SPAM, staff.id),
+                              "mode": ("online", "in_person", staff.id), "county": (None, "harju", staff.id),
+                              "town": (None, "Tallinn", staff.id), "address": (None, "Narva mnt 5", staff.id)}
+    mails = {m.user_id: m for m in db_session.scalars(select(OutboxMessage).where(
+        OutboxMessage.subject.contains(SPAM)))}
+    assert set(mails) == {seated.id, waiting.id}
+    assert "изменился" in mails[seated.id].subject
+    assert f"- Название: {old_title} → {SPAM}" in mails[seated.id].body and "Онлайн → Очно" in mails[seated.id].body
+    assert "змінився" in mails[waiting.id].subject and "Tallinn" in mails[waiting.id].body
+    assert SPAM in client.get(f"/courses/{course.id}").get_data(as_text=True)
+    assert audit() == []
+
+
+def test_an_admin_returns_a_change_and_the_course_stays_as_approved(client, auth, db_session):
+    course = CourseFactory()
+    old_title = course.title
+    staff = auth.login("provider", locale="et", provider=course.provider)
+    assert client.post(f"/provider/courses/{course.id}/edit", data=form_of(course, title=SPAM)).status_code == 302
+    auth.login("admin", locale="en")
+    page = client.get(f"/admin/courses/{course.id}/return").get_data(as_text=True)
+    assert "the course stays published as approved" in page
+    response = client.post(f"/admin/courses/{course.id}/return", data={"reason": "Pealkiri on reklaam."})
+    assert response.status_code == 302
+    db_session.expire_all()
+    assert course.title == old_title and course.pending_change is None and course.is_published
+    assert logged(course) == {}
+    [mail] = db_session.scalars(select(OutboxMessage).where(OutboxMessage.user_id == staff.id)).all()
+    assert "muudatust ei kinnitatud" in mail.subject and "Pealkiri on reklaam." in mail.body and SPAM in mail.body
+    with pytest.raises(DomainError) as info:
+        courses.approve_course_change(course.id, staff)
+    assert english(info.value) == "This course has no change waiting for approval."
+
+
+ONE_LINE = "Write this on one line, without line breaks or other control characters."
+
+
+@pytest.mark.parametrize("field, value", [("title", "Eesti keel\r\nBcc: all@example.com"),
+                                          ("title", "Eesti keel\u2028A2"), ("town", "Narva\tlinn"),
+                                          ("address", "Kooli 1\nNarva")])
+def test_a_single_line_field_with_a_control_character_is_refused_in_the_form(client, auth, db_session, field, value):
+    course = CourseFactory(unpublished=True)
+    before = (course.title, course.town, course.address)
+    auth.login("provider", locale="en", provider=course.provider)
+    response = client.post(f"/provider/courses/{course.id}/edit", data=form_of(course, **{field: value}))
+    assert response.status_code == 200 and ONE_LINE in response.get_data(as_text=True)
+    db_session.expire_all()
+    assert (course.title, course.town, course.address) == before
+    response = client.post("/provider/courses/new", data=form_of(course, **{field: value}))
+    assert response.status_code == 200 and ONE_LINE in response.get_data(as_text=True)
+    assert db_session.scalar(select(func.count()).select_from(Course)) == 1
+
+
+def test_a_title_with_a_line_break_is_refused_in_the_csv_import_with_line_and_column(db_session):
+    course = CourseFactory()
+    text = edited_export(course.provider, course, title="Eesti keel\nBcc: all@example.com")
+    with pytest.raises(CsvImportFailed) as info, force_locale("en"):
+        import_courses(text, course.provider, None)
+    with force_locale("en"):
+        assert [str(e) for e in info.value.errors] == [f"line 2, column title: {ONE_LINE}"]
+    assert course.pending_change is None
