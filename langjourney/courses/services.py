@@ -23,15 +23,16 @@ from sqlalchemy.orm import joinedload
 
 from langjourney.auth.models import Provider, Role, User
 from langjourney.courses.models import (
-    ACTIVE_STATUSES, COURSE_LEVELS, ENROLMENT_STATUS_LABELS, WEEKDAY_BITS, WEEKDAY_CODES, ApiIdempotencyKey, ApiToken,
-    Course, CourseChange, Enrolment, EnrolmentStatus, Mode, Programme,
+    ACTIVE_STATUSES, COURSE_LEVELS, ENROLMENT_STATUS_LABELS, MODE_LABELS, PROGRAMME_LABELS, SUPPORT_LANGUAGES,
+    WEEKDAY_BITS, WEEKDAY_CODES, ApiIdempotencyKey, ApiToken, Course, CourseChange, Enrolment, EnrolmentStatus, Mode,
+    Programme,
 )
 from langjourney.courses.rules import enrolment_problems
 from langjourney.db import locked, utcnow
 from langjourney.errors import DomainError, required_reason
 from langjourney.extensions import db
 from langjourney.jobs import enqueue
-from langjourney.learners.models import COUNTIES, LearnerStatus
+from langjourney.learners.models import COUNTIES, STATUS_LABELS, WEEKDAYS, LearnerStatus
 
 PAGE_SIZE = 20
 LOCAL_TZ = ZoneInfo("Europe/Tallinn")
@@ -234,26 +235,15 @@ def _snapshot(course: Course) -> dict[str, str | None]:
 
 def shown_value(name: str, text: str | None) -> str:
     """A logged or pending value of a field as people read it, in the current language."""
-    from langjourney.courses.models import MODE_LABELS, PROGRAMME_LABELS, SUPPORT_LANGUAGES
-    from langjourney.learners.models import STATUS_LABELS, WEEKDAYS
-
     if text is None or text == "":
         return "–"
-    words = text.split()
-    if name == "mode":
-        return str(MODE_LABELS[Mode(text)])
-    if name == "programme":
-        return str(PROGRAMME_LABELS[Programme(text)])
-    if name == "county":
-        return str(COUNTIES.get(text, text))
-    if name == "weekdays":
-        return ", ".join(str(WEEKDAYS.get(day, day)) for day in words)
-    if name == "eligible_statuses":
-        return ", ".join(str(STATUS_LABELS.get(LearnerStatus(s), s)) if s in {v.value for v in LearnerStatus} else s
-                         for s in words)
-    if name == "support_language":
-        return str(SUPPORT_LANGUAGES.get(text, text))
-    return text
+    labels = {"mode": MODE_LABELS, "programme": PROGRAMME_LABELS, "county": COUNTIES,
+              "support_language": SUPPORT_LANGUAGES, "weekdays": WEEKDAYS, "eligible_statuses": STATUS_LABELS}.get(name)
+    if labels is None:
+        return text
+    if name in ("weekdays", "eligible_statuses"):
+        return ", ".join(str(labels.get(word, word)) for word in text.split())
+    return str(labels.get(text, text))  # the str enums' values find their members
 
 
 def approved_value(course: Course, name: str) -> str | None:
@@ -267,6 +257,19 @@ def provider_values(course: Course) -> dict:
     values = {name: getattr(course, name) for name in LOGGED_FIELDS}
     values.update({name: _from_text(name, text) for name, text in (course.pending_change or {}).items()})
     return values
+
+
+def lock_course(course_id: int) -> Course | None:
+    """Lock the course row for the seat rules: ``SELECT … FOR NO KEY UPDATE`` on PostgreSQL (on
+    SQLite the IMMEDIATE transaction holds the lock), replacing any stale copy in the session.
+
+    It serialises allocation, accepting an offer, taking a seat and a capacity edit on one course,
+    like ``FOR UPDATE``, but does not block the key-share lock that inserting a row referring to the
+    course takes (an expiry sweep writing its allocation event): with ``FOR UPDATE`` the sweep,
+    holding an offer, would wait for the course while the accept waits for that offer (a deadlock).
+    """
+    return db.session.execute(select(Course).where(Course.id == course_id).with_for_update(key_share=True)
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
 def update_course(course: Course, data: CourseData, by: User | None) -> list[CourseChange]:
@@ -292,7 +295,7 @@ def update_course(course: Course, data: CourseData, by: User | None) -> list[Cou
     from langjourney.waitlist.services import withdraw_offers_over_capacity
 
     validate_course(data)
-    course = locked(Course, course.id)
+    course = lock_course(course.id)
     taken = active_seat_count(course)
     if data.capacity < taken:
         raise DomainError(_l("Capacity cannot be lower than the seats already taken (%(n)d).", n=taken), "capacity")
@@ -573,7 +576,7 @@ def create_enrolment(learner: User, course: Course, *, by: User | None = None,
     if override and (by is None or by.role not in (Role.COUNSELLOR, Role.ADMIN)):
         raise DomainError(_l("Only a counsellor or an admin can override the level rules."), "override_reason")
     # Serialise seat-taking on this course (PostgreSQL; SQLite's writer lock does it there).
-    db.session.execute(select(Course.id).where(Course.id == course.id).with_for_update())
+    lock_course(course.id)
     problems = enrolment_problems(learner.profile, course, learner_enrolments(learner), today,
                                   allow_lower=override)
     if problems:

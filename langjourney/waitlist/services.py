@@ -242,7 +242,7 @@ def accept(offer_id: int, learner: User) -> Enrolment:
     """
     course_id = db.session.scalar(select(Offer.course_id).where(Offer.id == offer_id))
     if course_id is not None:
-        locked(Course, course_id)
+        courses.lock_course(course_id)
     offer = _decide(offer_id, learner.id, OfferStatus.ACCEPTED)
     # Refused (e.g. the enrolment deadline passed)? The caller rolls back, and the offer stays open.
     enrolment = courses.create_enrolment(learner, offer.course, today=_today())
@@ -281,6 +281,7 @@ def withdraw_offers_over_capacity(course: Course, *, actor: str) -> list[Offer]:
     """
     from langjourney.mail.services import queue_mail
 
+    expire_due(course.id)  # an offer past its deadline frees its seat first (as allocate does)
     excess = live_seats(course.id) - course.capacity
     if excess <= 0:
         return []
