@@ -242,13 +242,17 @@ def _write(header, rows) -> str:
 
 
 def export_courses(provider: Provider) -> str:
-    """The provider's courses in the import format."""
+    """The provider's courses in the import format (with any change waiting for approval)."""
     courses = db.session.scalars(db.select(Course).where(Course.provider_id == provider.id)
                                  .order_by(Course.start_date, Course.id))
-    return _write(COLUMNS, ([c.id, c.title, c.level, c.programme, c.eligible_statuses, c.mode, c.county, c.town,
-                             c.address, c.weekdays, c.starts_at_time, c.ends_at_time, c.start_date, c.end_date,
-                             c.academic_hours, c.capacity, c.support_language or "none", c.enrolment_deadline]
-                            for c in courses))
+    rows = []
+    for course in courses:  # as the provider last set them: re-importing keeps a change waiting for approval
+        v = services.provider_values(course)
+        rows.append([course.id, v["title"], v["level"], v["programme"], v["eligible_statuses"], v["mode"],
+                     v["county"], v["town"], v["address"], v["weekdays"], v["starts_at_time"], v["ends_at_time"],
+                     v["start_date"], v["end_date"], v["academic_hours"], v["capacity"],
+                     v["support_language"] or "none", v["enrolment_deadline"]])
+    return _write(COLUMNS, rows)
 
 
 ENROLMENT_COLUMNS = ("enrolment_id", "learner", "email", "status", "accepted_at", "confirm_by", "confirmed_at",

@@ -12,7 +12,7 @@ from langjourney.courses.models import (
     COURSE_LEVELS, MODE_LABELS, PROGRAMME_LABELS, SUPPORT_LANGUAGES, Course, EnrolmentStatus, Mode,
     Programme,
 )
-from langjourney.courses.services import CatalogueFilters, CourseData
+from langjourney.courses.services import CatalogueFilters, CourseData, provider_values
 from langjourney.forms import Form, MultiCheckboxField, choices
 from langjourney.learners.models import COUNTIES, DAY_PARTS, STATUS_LABELS, WEEKDAYS
 
@@ -57,13 +57,15 @@ class CourseForm(Form):
             enrolment_deadline=self.enrolment_deadline.data)
 
     def fill_from(self, course: Course) -> None:
+        """The course as its provider last set it (a change waiting for approval included)."""
+        values = provider_values(course)
         for name in ("title", "level", "county", "town", "address", "weekdays", "starts_at_time", "ends_at_time",
                      "start_date", "end_date", "academic_hours", "capacity", "enrolment_deadline",
                      "eligible_statuses"):
-            getattr(self, name).data = getattr(course, name)
-        self.programme.data = course.programme.value
-        self.mode.data = course.mode.value
-        self.support_language.data = course.support_language or "none"
+            getattr(self, name).data = values[name]
+        self.programme.data = values["programme"].value
+        self.mode.data = values["mode"].value
+        self.support_language.data = values["support_language"] or "none"
 
 
 class CatalogueFilterForm(Form):

@@ -127,10 +127,17 @@ class Course(db.Model):
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     return_reason: Mapped[str | None] = mapped_column(String(500))
+    # A change to a published course that waits for an admin's approval: the proposed values of the
+    # fields learners chose the course for (field -> value as text, lists as lists); the course's own
+    # columns keep the approved values, which the public sees meanwhile.
+    pending_change: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    pending_change_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pending_change_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     provider = relationship("Provider")
+    pending_change_by = relationship("User", foreign_keys=[pending_change_by_id])
 
     @validates("weekdays")
     def _keep_mask(self, key, value):
@@ -154,7 +161,8 @@ class Course(db.Model):
 
 
 class CourseChange(db.Model):
-    """A change to the level, dates or capacity of a published course: who, what, when."""
+    """A change to a field of a published course: who, what (old and new value as text), when. A
+    change that waited for approval is logged when the admin approves it, by the staff member who made it."""
 
     __tablename__ = "course_change"
 
@@ -162,8 +170,8 @@ class CourseChange(db.Model):
     course_id: Mapped[int] = mapped_column(ForeignKey("course.id", ondelete="CASCADE"), index=True)
     changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     field: Mapped[str] = mapped_column(String(32))
-    old_value: Mapped[str | None] = mapped_column(String(64))
-    new_value: Mapped[str | None] = mapped_column(String(64))
+    old_value: Mapped[str | None] = mapped_column(String(500))
+    new_value: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     course = relationship("Course")

@@ -58,7 +58,8 @@ def edit_course(course_id: int):
         form.fill_from(course)
     if form.validate_on_submit() and run_service(
             form, lambda: services.update_course(course, form.to_data(), current_user))[0]:
-        flash(_("The course has been saved."), "success")
+        flash(_("The course has been saved. The change waits for an administrator's approval; learners see the "
+                "approved values until then.") if course.pending_change else _("The course has been saved."), "success")
         return redirect(url_for("provider.course", course_id=course.id))
     return render_template("provider/course_form.html", form=form, course=course)
 
@@ -68,7 +69,8 @@ def edit_course(course_id: int):
 def course(course_id: int):
     course = get_course_or_404(course_id, for_provider=True)
     return render_template("provider/course.html", course=course, enrolments=services.course_enrolments(course),
-                           changes=services.course_changes(course), labels=LABELS)
+                           changes=services.course_changes(course), labels=LABELS,
+                           field_names=services.FIELD_LABELS, shown=services.shown_value, approved=services.approved_value)
 
 
 @bp.get("/courses/<int:course_id>/enrolments.csv")

@@ -9,6 +9,7 @@ import calendar
 import hashlib
 import json
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache, lru_cache
@@ -22,22 +23,39 @@ from sqlalchemy.orm import joinedload
 
 from langjourney.auth.models import Provider, Role, User
 from langjourney.courses.models import (
-    ACTIVE_STATUSES, COURSE_LEVELS, ENROLMENT_STATUS_LABELS, WEEKDAY_BITS, WEEKDAY_CODES, ApiIdempotencyKey, ApiToken,
-    Course, CourseChange, Enrolment, EnrolmentStatus, Mode, Programme,
+    ACTIVE_STATUSES, COURSE_LEVELS, ENROLMENT_STATUS_LABELS, MODE_LABELS, PROGRAMME_LABELS, SUPPORT_LANGUAGES,
+    WEEKDAY_BITS, WEEKDAY_CODES, ApiIdempotencyKey, ApiToken, Course, CourseChange, Enrolment, EnrolmentStatus, Mode,
+    Programme,
 )
 from langjourney.courses.rules import enrolment_problems
 from langjourney.db import locked, utcnow
 from langjourney.errors import DomainError, required_reason
 from langjourney.extensions import db
 from langjourney.jobs import enqueue
-from langjourney.learners.models import COUNTIES, LearnerStatus
+from langjourney.learners.models import COUNTIES, STATUS_LABELS, WEEKDAYS, LearnerStatus
 
 PAGE_SIZE = 20
 LOCAL_TZ = ZoneInfo("Europe/Tallinn")
 CONFIRMATION_WORKING_DAYS = 5
 COMPLETION_MIN_ATTENDANCE = 80  # completion needs more than this
-# Changes to these fields of a published course are written to the course change log.
-LOGGED_FIELDS = ("level", "start_date", "end_date", "capacity")
+# Every change to these fields of a published course is written to the course change log.
+LOGGED_FIELDS = ("title", "level", "programme", "eligible_statuses", "mode", "county", "town", "address",
+                 "weekdays", "starts_at_time", "ends_at_time", "start_date", "end_date", "enrolment_deadline",
+                 "academic_hours", "capacity", "support_language")
+# What learners chose a published course for: a change to these waits for an admin's approval (the
+# approved values stay public meanwhile), and once approved the course's learners are told by mail.
+APPROVAL_FIELDS = ("title", "level", "mode", "county", "town", "address", "weekdays", "starts_at_time",
+                   "ends_at_time", "start_date", "end_date", "enrolment_deadline")
+SINGLE_LINE_FIELDS = ("title", "town", "address")
+FIELD_LABELS = {
+    "title": _l("Title"), "level": _l("Level"), "programme": _l("Programme"),
+    "eligible_statuses": _l("Open to learners with status"), "mode": _l("Mode of study"), "county": _l("County"),
+    "town": _l("Town"), "address": _l("Address"), "weekdays": _l("Lesson days"),
+    "starts_at_time": _l("Lessons start at"), "ends_at_time": _l("Lessons end at"), "start_date": _l("Start date"),
+    "end_date": _l("End date"), "enrolment_deadline": _l("Enrolment deadline"),
+    "academic_hours": _l("Academic hours"), "capacity": _l("Capacity (seats)"),
+    "support_language": _l("Support language"),
+}
 DAY_PART_TIMES = {"morning": (time(0, 0), time(12, 0)), "afternoon": (time(12, 0), time(17, 0)),
                   "evening": (time(17, 0), time(23, 59, 59))}
 
@@ -110,8 +128,17 @@ class CourseData:
     enrolment_deadline: date | None = None
 
 
+def _has_control_character(text: str) -> bool:
+    """A line break, tab or other control character (Unicode Cc), or a line or paragraph separator:
+    in a mail's Subject header they would break it over SMTP, in a page they would break the layout."""
+    return any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text)
+
+
 def validate_course(data: CourseData) -> None:
     """Raise :class:`DomainError` (naming the field) for the first thing wrong with ``data``."""
+    for name in SINGLE_LINE_FIELDS:
+        if _has_control_character((getattr(data, name) or "").strip()):
+            raise DomainError(_l("Write this on one line, without line breaks or other control characters."), name)
     if not data.title.strip() or len(data.title) > 200:
         raise DomainError(_l("Enter a title of at most 200 characters."), "title")
     if data.level not in COURSE_LEVELS:
@@ -174,27 +201,199 @@ def create_course(provider: Provider, data: CourseData) -> Course:
     return course
 
 
+def _as_text(value) -> str | None:
+    """A field's value as the change log and a pending change keep it."""
+    if value is None:
+        return None
+    if isinstance(value, (Mode, Programme)):
+        return value.value
+    if isinstance(value, list):
+        return " ".join(value)
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return str(value)  # dates as YYYY-MM-DD
+
+
+def _from_text(name: str, text: str | None):
+    """The column value of a field kept by :func:`_as_text`."""
+    if text is None:
+        return None
+    if name == "mode":
+        return Mode(text)
+    if name == "weekdays":
+        return text.split()
+    if name in ("starts_at_time", "ends_at_time"):
+        return time.fromisoformat(text)
+    if name in ("start_date", "end_date", "enrolment_deadline"):
+        return date.fromisoformat(text)
+    return text
+
+
+def _snapshot(course: Course) -> dict[str, str | None]:
+    return {name: _as_text(getattr(course, name)) for name in LOGGED_FIELDS}
+
+
+def shown_value(name: str, text: str | None) -> str:
+    """A logged or pending value of a field as people read it, in the current language."""
+    if text is None or text == "":
+        return "–"
+    labels = {"mode": MODE_LABELS, "programme": PROGRAMME_LABELS, "county": COUNTIES,
+              "support_language": SUPPORT_LANGUAGES, "weekdays": WEEKDAYS, "eligible_statuses": STATUS_LABELS}.get(name)
+    if labels is None:
+        return text
+    if name in ("weekdays", "eligible_statuses"):
+        return ", ".join(str(labels.get(word, word)) for word in text.split())
+    return str(labels.get(text, text))  # the str enums' values find their members
+
+
+def approved_value(course: Course, name: str) -> str | None:
+    """A field's approved (public) value as text, to show beside its pending change."""
+    return _as_text(getattr(course, name))
+
+
+def provider_values(course: Course) -> dict:
+    """The course's fields as its provider last set them: the approved values with the pending change
+    over them (what the edit form and the CSV export show, so that saving them again keeps it)."""
+    values = {name: getattr(course, name) for name in LOGGED_FIELDS}
+    values.update({name: _from_text(name, text) for name, text in (course.pending_change or {}).items()})
+    return values
+
+
+def lock_course(course_id: int) -> Course | None:
+    """Lock the course row for the seat rules: ``SELECT … FOR NO KEY UPDATE`` on PostgreSQL (on
+    SQLite the IMMEDIATE transaction holds the lock), replacing any stale copy in the session.
+
+    It serialises allocation, accepting an offer, taking a seat and a capacity edit on one course,
+    like ``FOR UPDATE``, but does not block the key-share lock that inserting a row referring to the
+    course takes (an expiry sweep writing its allocation event): with ``FOR UPDATE`` the sweep,
+    holding an offer, would wait for the course while the accept waits for that offer (a deadlock).
+    """
+    return db.session.execute(select(Course).where(Course.id == course_id).with_for_update(key_share=True)
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
 def update_course(course: Course, data: CourseData, by: User | None) -> list[CourseChange]:
-    """Change a course. Changes of level, dates or capacity of a published course are logged."""
+    """Change a course; returns the change log rows written.
+
+    A course not yet published simply takes the new values. On a published course every changed
+    field is logged (a ``course_change`` row per field, old and new value, by whom). Changes to what
+    learners chose the course for (:data:`APPROVAL_FIELDS`: title, level, place, mode, dates, days
+    and times) are not applied: they are kept as the course's pending change, which waits in the
+    admin's approval queue, while the approved values stay public and the course stays published
+    for its enrolled and waiting learners (:func:`approve_course_change`, :func:`return_course_change`).
+    Each edit states the whole course, so it replaces an earlier pending change. The other fields
+    (programme, statuses, hours, capacity, support language) take effect at once.
+
+    Capacity: it may not go below the seats taken (accepted and confirmed enrolments); that is
+    refused with the reason. Open offers above a lowered capacity are withdrawn, the latest made
+    first (:func:`langjourney.waitlist.services.withdraw_offers_over_capacity`): each learner is
+    told by mail and keeps their place and join time on the waiting list. Refusing the edit instead
+    would leave a school unable to shrink a course for up to 48 hours while offers run. The course
+    row is locked first, as allocation and accepting an offer lock it, so an accept racing the cut
+    has one winner.
+    """
+    from langjourney.waitlist.services import withdraw_offers_over_capacity
+
     validate_course(data)
-    if data.capacity < active_seat_count(course):
-        raise DomainError(_l("Capacity cannot be lower than the seats already taken (%(n)d).",
-                             n=active_seat_count(course)), "capacity")
-    before = {name: getattr(course, name) for name in LOGGED_FIELDS}
+    course = lock_course(course.id)
+    taken = active_seat_count(course)
+    if data.capacity < taken:
+        raise DomainError(_l("Capacity cannot be lower than the seats already taken (%(n)d).", n=taken), "capacity")
+    before = _snapshot(course)
+    capacity_before = course.capacity
     _apply(course, data)
     if course.returned_at is not None:  # edited after an admin returned it: it waits for approval again
         course.returned_at = course.returned_by_id = course.return_reason = None
     changes = []
     if course.is_published:
-        for name in LOGGED_FIELDS:
-            if before[name] != getattr(course, name):
-                changes.append(CourseChange(course=course, changed_by=by, field=name,
-                                            old_value=str(before[name]), new_value=str(getattr(course, name))))
+        after = _snapshot(course)
+        pending = {name: after[name] for name in APPROVAL_FIELDS if after[name] != before[name]}
+        for name in pending:  # the approved value stays until an admin approves the new one
+            setattr(course, name, _from_text(name, before[name]))
+        if pending != (course.pending_change or {}):
+            course.pending_change = pending or None
+            course.pending_change_at = utcnow() if pending else None
+            course.pending_change_by_id = by.id if pending and by else None
+        changes = [CourseChange(course=course, changed_by=by, field=name, old_value=before[name],
+                                new_value=after[name])
+                   for name in LOGGED_FIELDS if name not in APPROVAL_FIELDS and after[name] != before[name]]
         db.session.add_all(changes)
     db.session.flush()
-    if course.is_published and course.capacity > before["capacity"]:
+    if course.capacity < capacity_before:
+        withdraw_offers_over_capacity(course, actor=f"provider:{by.id}" if by else "system")
+    if course.is_published and course.capacity > capacity_before:
         _seats_freed(course)
     return changes
+
+
+def _course_learners(course: Course) -> list[User]:
+    """The learners a change to the course concerns: those holding a seat, an offer or a place on its
+    waiting list."""
+    from langjourney.waitlist.models import ACTIVE_ENTRY, WaitlistEntry
+
+    seated = select(Enrolment.learner_id).where(Enrolment.course_id == course.id,
+                                                Enrolment.status.in_(ACTIVE_STATUSES))
+    waiting = select(WaitlistEntry.learner_id).where(WaitlistEntry.course_id == course.id,
+                                                     WaitlistEntry.status.in_(ACTIVE_ENTRY))
+    return list(db.session.scalars(select(User).where(or_(User.id.in_(seated), User.id.in_(waiting)))
+                                   .order_by(User.id)))
+
+
+def approve_course_change(course_id: int, admin: User) -> list[CourseChange]:
+    """Apply the pending change of a published course an admin has checked: each field is logged (by
+    the staff member who made the change), and the course's enrolled, offered and waiting learners
+    are told by mail, in their language, what changed."""
+    from langjourney.mail.services import queue_mail
+
+    course = locked(Course, course_id)  # a second click, or the provider editing at the same moment
+    if course is None:
+        raise DomainError(_l("There is no such course."))
+    if not course.pending_change:
+        raise DomainError(_l("This course has no change waiting for approval."))
+    changes = []
+    for name, value in course.pending_change.items():
+        old = _as_text(getattr(course, name))
+        setattr(course, name, _from_text(name, value))
+        changes.append(CourseChange(course=course, changed_by_id=course.pending_change_by_id, field=name,
+                                    old_value=old, new_value=value))
+    course.pending_change = course.pending_change_at = course.pending_change_by_id = None
+    db.session.add_all(changes)
+    db.session.flush()
+    link = url_for("courses.detail", course_id=course.id, _external=True)
+    for learner in _course_learners(course):
+        queue_mail(learner, _l("The course “%(title)s” has changed", title=course.title), "mail/course_changed.txt",
+                   course=course, changes=changes, link=link, field_names=FIELD_LABELS, shown=shown_value)
+    return changes
+
+
+def return_course_change(course_id: int, admin: User, reason: str) -> Course:
+    """Refuse the pending change of a published course: the approved values stay, and the provider's
+    staff are told by e-mail why."""
+    from langjourney.mail.services import queue_mail
+
+    course = locked(Course, course_id)
+    if course is None:
+        raise DomainError(_l("There is no such course."))
+    reason = required_reason(reason)
+    if not course.pending_change:  # a second click
+        return course
+    proposed = dict(course.pending_change)
+    course.pending_change = course.pending_change_at = course.pending_change_by_id = None
+    db.session.flush()
+    link = url_for("provider.course", course_id=course.id, _external=True)
+    for staff in db.session.scalars(select(User).where(User.provider_id == course.provider_id,
+                                                       User.is_active.is_(True)).order_by(User.id)):
+        queue_mail(staff, _l("The change to the course “%(title)s” was not approved", title=course.title),
+                   "mail/course_change_returned.txt", course=course, proposed=proposed, reason=reason, link=link,
+                   field_names=FIELD_LABELS, shown=shown_value)
+    return course
+
+
+def pending_course_changes() -> list[Course]:
+    """Published courses with a change waiting for an admin's approval, oldest change first."""
+    return list(db.session.scalars(select(Course).options(joinedload(Course.provider))
+                                   .where(Course.is_published.is_(True), Course.pending_change_at.is_not(None))
+                                   .order_by(Course.pending_change_at, Course.id)))
 
 
 def approve_course(course: Course, admin: User) -> None:
@@ -389,7 +588,7 @@ def create_enrolment(learner: User, course: Course, *, by: User | None = None,
     if override and (by is None or by.role not in (Role.COUNSELLOR, Role.ADMIN)):
         raise DomainError(_l("Only a counsellor or an admin can override the level rules."), "override_reason")
     # Serialise seat-taking on this course (PostgreSQL; SQLite's writer lock does it there).
-    db.session.execute(select(Course.id).where(Course.id == course.id).with_for_update())
+    lock_course(course.id)
     problems = enrolment_problems(learner.profile, course, learner_enrolments(learner), today,
                                   allow_lower=override)
     if problems:

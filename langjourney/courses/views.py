@@ -133,22 +133,48 @@ def learner_matches(user_id: int):
 @role_required(Role.ADMIN)
 def pending():
     return render_template("courses/admin_pending.html", courses=services.pending_courses(),
-                           returned=services.returned_courses(), form=Form(), labels=LABELS)
+                           returned=services.returned_courses(), changed=services.pending_course_changes(),
+                           form=Form(), labels=LABELS, field_names=services.FIELD_LABELS,
+                           shown=services.shown_value, approved=services.approved_value)
 
 
 @bp.route("/admin/courses/<int:course_id>/return", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def return_course(course_id: int):
     course = get_course_or_404(course_id)
-    if course.is_published:
+    if course.is_published and not course.pending_change:
         abort(404)
     form = ReturnCourseForm()
+    if course.is_published:  # its pending change is returned; the course stays as approved
+        returning = services.return_course_change
+        done = _("The change to the course “%(title)s” is returned to %(provider)s. Its staff have been told by "
+                 "e-mail.", title=course.title, provider=course.provider.name)
+    else:
+        returning = services.return_course
+        done = _("The course “%(title)s” is returned to %(provider)s. Its staff have been told by e-mail.",
+                 title=course.title, provider=course.provider.name)
     if form.validate_on_submit() and run_service(
-            form, lambda: services.return_course(course.id, current_user, form.reason.data))[0]:
-        flash(_("The course “%(title)s” is returned to %(provider)s. Its staff have been told by e-mail.",
-                title=course.title, provider=course.provider.name), "success")
+            form, lambda: returning(course.id, current_user, form.reason.data))[0]:
+        flash(done, "success")
         return redirect(url_for("courses.pending"))
     return render_template("courses/admin_return.html", course=course, form=form, labels=LABELS)
+
+
+@bp.post("/admin/courses/<int:course_id>/approve-change")
+@role_required(Role.ADMIN)
+def approve_change(course_id: int):
+    course = get_course_or_404(course_id)
+    if Form().validate_on_submit():
+        try:
+            services.approve_course_change(course.id, current_user)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            db.session.commit()
+            flash(_("The change to the course “%(title)s” is published. Its learners have been told by e-mail.",
+                    title=course.title), "success")
+    return redirect(url_for("courses.pending"))
 
 
 @bp.post("/admin/courses/<int:course_id>/approve")

@@ -31,7 +31,10 @@ def _capacity_at(course: Course, changes: list[CourseChange], at: datetime) -> i
 
 
 def audit() -> list[str]:
-    """Every violation found: a better claim passed over, capacity exceeded, two live offers."""
+    """Every violation found: a better claim passed over, capacity exceeded, two live offers.
+
+    Event kinds replayed: join, offer, accept, decline, expire, withdraw (an offer ended by a capacity
+    cut; the learner waits again), cancel, leave and the ends of seats."""
     problems: list[str] = []
     policies = {p.version: p for p in db.session.scalars(select(AllocationPolicy))}
     courses = {c.id: c for c in db.session.scalars(select(Course))}
@@ -41,6 +44,7 @@ def audit() -> list[str]:
         changes[change.course_id].append(change)
     state: dict[int, _Course] = defaultdict(_Course)
     live_offer: dict[int, int] = {}  # learner -> offer id
+    offered: dict[int, tuple] = {}  # offer id -> (entry id, claim): a withdrawn offer's entry waits again
     tiers: dict[int, int] = {}
 
     for e in db.session.scalars(select(AllocationEvent).order_by(AllocationEvent.at, AllocationEvent.id)):
@@ -64,6 +68,7 @@ def audit() -> list[str]:
             if e.learner_id in live_offer:
                 problems.append(f"{where}: learner already held live offer {live_offer[e.learner_id]}")
             live_offer[e.learner_id] = e.offer_id
+            offered[e.offer_id] = (e.entry_id, claim)
             c.waiting.pop(e.entry_id, None)
             c.open_offers[e.offer_id] = e.learner_id
             course = courses.get(e.course_id)
@@ -79,6 +84,13 @@ def audit() -> list[str]:
             c.waiting.pop(e.entry_id, None)
             if e.kind == "accept":
                 c.seats.add(e.learner_id)
+        elif e.kind == "withdraw":  # capacity lowered: the offer ends, the learner waits again as before
+            c.open_offers.pop(e.offer_id, None)
+            if live_offer.get(e.learner_id) == e.offer_id:
+                del live_offer[e.learner_id]
+            if e.offer_id in offered:
+                entry_id, claim = offered[e.offer_id]
+                c.waiting[entry_id] = (claim, e.learner_id)
         elif e.kind in ("cancel", "leave"):
             for entry_id in [k for k, (_, learner) in c.waiting.items() if learner == e.learner_id
                              and (e.entry_id is None or k == e.entry_id)]:

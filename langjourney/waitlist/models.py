@@ -122,7 +122,7 @@ class AllocationEvent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
-    kind: Mapped[str] = mapped_column(String(16))  # join offer accept decline expire cancel confirm leave capacity
+    kind: Mapped[str] = mapped_column(String(16))  # join offer accept decline expire withdraw cancel confirm leave ...
     learner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), index=True)
     course_id: Mapped[int | None] = mapped_column(ForeignKey("course.id", ondelete="SET NULL"))
     entry_id: Mapped[int | None]

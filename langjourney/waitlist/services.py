@@ -231,13 +231,23 @@ def _decide(offer_id: int, learner_id: int, status: OfferStatus) -> Offer:
             raise DomainError(_l("There is no such offer."))
         if offer.status is OfferStatus.OPEN or offer.status is OfferStatus.EXPIRED:
             raise DomainError(_l("This offer has expired, and the seat has been passed on."))
+        if offer.status is OfferStatus.CANCELLED:
+            raise DomainError(_l("This offer has been withdrawn."))
         raise DomainError(_l("This offer has already been answered."))
     return offer
 
 
 def accept(offer_id: int, learner: User) -> Enrolment:
     """Accept an offer: the seat becomes an enrolment and the learner leaves their other waitlists at
-    that level."""
+    that level.
+
+    The course row is locked before the offer is touched, in the order allocation and course edits
+    take them (course, then offers): an accept racing a capacity cut has one winner, and neither
+    waits on the other in a deadlock.
+    """
+    course_id = db.session.scalar(select(Offer.course_id).where(Offer.id == offer_id))
+    if course_id is not None:
+        courses.lock_course(course_id)
     offer = _decide(offer_id, learner.id, OfferStatus.ACCEPTED)
     # Refused (e.g. the enrolment deadline passed)? The caller rolls back, and the offer stays open.
     enrolment = courses.create_enrolment(learner, offer.course, today=_today())
@@ -260,6 +270,51 @@ def decline(offer_id: int, learner: User) -> Offer:
     db.session.flush()
     _trigger(offer.course_id)
     return offer
+
+
+def withdraw_offers_over_capacity(course: Course, *, actor: str) -> list[Offer]:
+    """The course's capacity was lowered below its live seats (active enrolments and open offers):
+    withdraw the open offers above the new capacity, the latest made first.
+
+    The caller holds the course row lock (:func:`~langjourney.courses.services.update_course`), so
+    no accept or allocation on the course runs meanwhile; a decline or an expiry at the same moment
+    frees its seat anyway (the conditional update then skips that offer). Each learner keeps their
+    place: their entry waits again with its original join time, so the next seat freed on the course
+    is offered to them first. Each withdrawal writes a ``withdraw`` event with the reason and mails the
+    learner in their language; the learner's other lists are re-run (they may be offered a seat there
+    now that they hold no offer).
+    """
+    from langjourney.mail.services import queue_mail
+
+    expire_due(course.id)  # an offer past its deadline frees its seat first (as allocate does)
+    excess = live_seats(course.id) - course.capacity
+    if excess <= 0:
+        return []
+    moment = now()
+    reason = f"capacity lowered to {course.capacity}"
+    withdrawn = []
+    for offer_id in db.session.scalars(select(Offer.id).where(Offer.course_id == course.id,
+                                                              Offer.status == OfferStatus.OPEN)
+                                       .order_by(Offer.offered_at.desc(), Offer.id.desc()).limit(excess)).all():
+        result = db.session.execute(
+            update(Offer).where(Offer.id == offer_id, Offer.status == OfferStatus.OPEN)
+            .values(status=OfferStatus.CANCELLED, decided_at=moment).execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            continue  # declined or expired a moment ago: that seat is free too
+        offer = db.session.execute(select(Offer).where(Offer.id == offer_id)
+                                   .execution_options(populate_existing=True)).scalar_one()
+        offer.entry.status = EntryStatus.WAITING  # the same entry: the original join time
+        log("withdraw", actor=actor, offer=offer, reason=reason,
+            detail={"joined_at": offer.entry.joined_at.isoformat()})
+        withdrawn.append(offer)
+    db.session.flush()
+    for offer in withdrawn:
+        queue_mail(offer.learner, _l("The seat offered to you on “%(title)s” has been withdrawn", title=course.title),
+                   "mail/offer_withdrawn.txt", course=course)
+        for entry in active_entries(offer.learner):
+            if entry.course_id != course.id:
+                _trigger(entry.course_id)
+    return withdrawn
 
 
 @cache

@@ -78,6 +78,7 @@ ROUTES = {
     "courses.learner_matches": ("GET", "/staff/learners/{learner}/courses", {"counsellor", "admin"}),
     "courses.pending": ("GET", "/admin/courses", {"admin"}),
     "courses.approve": ("POST", "/admin/courses/{course}/approve", {"admin"}),
+    "courses.approve_change": ("POST", "/admin/courses/{course}/approve-change", {"admin"}),
     "courses.return_course": ("GET", "/admin/courses/{course}/return", {"admin"}, {404}),
     "courses.overdue": ("GET", "/admin/enrolments/overdue", {"admin"}),
     "provider.courses": ("GET", "/provider/courses", PROVIDER),

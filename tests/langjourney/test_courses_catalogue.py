@@ -216,13 +216,17 @@ def test_edits_to_published_course_are_logged(client, auth, db_session):
     assert client.post(f"/provider/courses/{course.id}/edit", data=form).status_code == 302
     changes = {c.field: (c.old_value, c.new_value, c.changed_by_id)
                for c in db_session.scalars(select(CourseChange).where(CourseChange.course_id == course.id))}
-    assert changes == {"capacity": ("20", "16", staff.id)}
-    assert course.title == "Uus pealkiri"  # not a logged field, but saved
+    assert changes == {"capacity": ("20", "16", staff.id), "academic_hours": ("150", "100", staff.id),
+                       "support_language": (None, "ru", staff.id)}
+    # What learners chose the course for waits for approval; the approved values stay public.
+    assert course.title != "Uus pealkiri" and course.address == "Kooli 1, Narva"
+    assert course.pending_change == {"title": "Uus pealkiri", "address": "Kooli 2", "enrolment_deadline": "2027-01-20"}
     page = client.get(f"/provider/courses/{course.id}").get_data(as_text=True)
-    assert "Changes after publication" in page and "capacity" in page
+    assert "Changes after publication" in page and "Capacity (seats)" in page and "Russian" in page
+    assert "A change waits for an administrator's approval" in page and "<ins>Uus pealkiri</ins>" in page
 
 
-def test_level_and_date_changes_are_logged_unpublished_are_not(db_session):
+def test_level_and_date_changes_of_a_published_course_wait_for_approval_and_are_logged_then(db_session):
     staff = UserFactory(provider_staff=True)
     published = CourseFactory(provider=staff.provider)
     draft = CourseFactory(provider=staff.provider, unpublished=True)
@@ -231,10 +235,17 @@ def test_level_and_date_changes_are_logged_unpublished_are_not(db_session):
             title=course.title, level="B1.1", programme=course.programme, mode=course.mode,
             weekdays=course.weekdays, starts_at_time=course.starts_at_time, ends_at_time=course.ends_at_time,
             start_date=course.start_date + timedelta(days=7), end_date=course.end_date, academic_hours=120,
-            capacity=course.capacity, county=course.county, town=course.town)
+            capacity=course.capacity, county=course.county, town=course.town, address=course.address)
         services.update_course(course, data, staff)
     logged = db_session.scalars(select(CourseChange).order_by(CourseChange.field)).all()
-    assert [(c.course_id, c.field) for c in logged] == [(published.id, "level"), (published.id, "start_date")]
+    assert [(c.course_id, c.field) for c in logged] == [(published.id, "academic_hours")]
+    assert published.level == "A2" and draft.level == "B1.1"  # the published one waits for approval
+    assert published.pending_change == {"level": "B1.1", "start_date": (draft.start_date).isoformat()}
+    services.approve_course_change(published.id, UserFactory(admin=True))
+    logged = db_session.scalars(select(CourseChange).order_by(CourseChange.field)).all()
+    assert [(c.course_id, c.field, c.changed_by_id) for c in logged] == [
+        (published.id, "academic_hours", staff.id), (published.id, "level", staff.id),
+        (published.id, "start_date", staff.id)]
 
 
 def test_capacity_cannot_drop_below_taken_seats(db_session):
