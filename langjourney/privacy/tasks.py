@@ -1,0 +1,14 @@
+"""Privacy jobs. Each owns its transaction and is safe to run twice."""
+from __future__ import annotations
+
+from langjourney.db import utcnow
+from langjourney.extensions import db
+from langjourney.privacy import services
+
+
+def prune() -> dict[str, int]:
+    """The retention prune (see :mod:`langjourney.privacy.services`), committing after each batch;
+    returns the counts. Meant to run daily from the periodic mechanism."""
+    counts = services.prune(utcnow(), between_batches=db.session.commit)
+    db.session.commit()
+    return counts.as_dict()

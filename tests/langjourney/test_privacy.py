@@ -1,0 +1,116 @@
+"""Privacy: the retention prune (old mail bodies cleared, old access-log rows, failed sign-ins and
+idempotency keys deleted; young rows and unsettled mail kept)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from langjourney.auth.models import AccessLog, LoginFailure
+from langjourney.courses.models import ApiIdempotencyKey
+from langjourney.db import utcnow
+from langjourney.mail.models import MailStatus, OutboxMessage
+from langjourney.mail.services import queue_mail
+from langjourney.privacy import services, tasks
+from tests.fixtures.factories import ProviderFactory, UserFactory
+
+DAY = timedelta(days=1)
+
+
+def _mail(user, status, created_ago, sent_ago=None):
+    now = utcnow()
+    message = OutboxMessage(recipient=user.email, user_id=user.id, template="mail/offer.txt",
+                            subject="A seat for you", body="Accept: https://langjourney.test/offers/1",
+                            locale="en", status=status, created_at=now - created_ago,
+                            sent_at=None if sent_ago is None else now - sent_ago)
+    return message
+
+
+def _count(db_session, model):
+    return db_session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def rows(db_session):
+    """Each kind of row just inside and just outside its retention period (defaults 7, 365, 30 days)."""
+    learner, staff = UserFactory(), UserFactory(provider_staff=True)
+    mails = {
+        "old sent": _mail(learner, MailStatus.SENT, 9 * DAY, 8 * DAY),
+        "young sent": _mail(learner, MailStatus.SENT, 6 * DAY, 6 * DAY),
+        "sent late": _mail(learner, MailStatus.SENT, 30 * DAY, 5 * DAY),  # queued long ago, sent recently
+        "old failed": _mail(learner, MailStatus.FAILED, 8 * DAY),
+        "young failed": _mail(learner, MailStatus.FAILED, 6 * DAY),
+        "old pending": _mail(learner, MailStatus.PENDING, 60 * DAY),
+    }
+    now = utcnow()
+    db_session.add_all(mails.values())
+    db_session.add_all([AccessLog(staff_id=staff.id, learner_id=learner.id, action="view enrolment",
+                                  at=now - days * DAY) for days in (400, 366, 364)])
+    db_session.add_all([LoginFailure(email="kati@example.com", remote_addr="192.0.2.7", at=now - days * DAY)
+                        for days in (31, 29)])
+    provider = ProviderFactory()
+    db_session.add_all([ApiIdempotencyKey(provider_id=provider.id, key=f"k{hours}", method="POST", path="/x",
+                                          fingerprint="0" * 64, status_code=200, response={"learner": "Kati"},
+                                          created_at=now - timedelta(hours=hours)) for hours in (25, 23)])
+    db_session.flush()
+    return mails
+
+
+def test_prune_removes_old_rows_and_keeps_young_ones_and_unsettled_mail(db_session, rows):
+    counts = services.prune(utcnow())
+    assert counts == services.PruneCounts(mail_bodies_cleared=2, access_log_deleted=2, login_failures_deleted=1,
+                                          idempotency_keys_deleted=1)
+    for name, message in rows.items():
+        db_session.refresh(message)
+        cleared = name in ("old sent", "old failed")
+        assert (message.body is None and message.subject is None) is cleared, name
+        # What an audit needs stays.
+        assert message.user_id and message.template == "mail/offer.txt" and message.recipient, name
+    assert rows["old sent"].status is MailStatus.SENT and rows["old sent"].sent_at is not None
+    assert _count(db_session, AccessLog) == 1 and _count(db_session, LoginFailure) == 1
+    assert _count(db_session, ApiIdempotencyKey) == 1
+    assert services.prune(utcnow()) == services.PruneCounts()  # safe to run twice
+
+
+def test_retention_periods_come_from_the_config(app, db_session, rows, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_BODY_RETENTION_DAYS", 30)
+    monkeypatch.setitem(app.config, "ACCESS_LOG_RETENTION_DAYS", 365 * 2)
+    monkeypatch.setitem(app.config, "LOGIN_FAILURE_RETENTION_DAYS", 1)
+    counts = services.prune(utcnow())
+    assert (counts.mail_bodies_cleared, counts.access_log_deleted, counts.login_failures_deleted) == (0, 0, 2)
+
+
+def test_prune_works_in_batches_calling_back_between_them(db_session):
+    learner, staff = UserFactory(), UserFactory(provider_staff=True)
+    db_session.add_all([AccessLog(staff_id=staff.id, learner_id=learner.id, action="view enrolment",
+                                  at=utcnow() - 400 * DAY) for _ in range(5)])
+    db_session.flush()
+    statements = []
+    counts = services.prune(utcnow(), batch_size=2, between_batches=lambda: statements.append("commit"))
+    assert counts.access_log_deleted == 5 and statements == ["commit"] * 3
+    assert _count(db_session, AccessLog) == 0
+
+
+def test_the_job_and_the_command_prune_and_report_counts(app, db_session, rows):
+    assert tasks.prune()["access_log_deleted"] == 2
+    result = app.test_cli_runner().invoke(args=["privacy", "prune"])
+    assert result.exit_code == 0, result.output
+    assert "mail bodies cleared: 0" in result.output and "access log deleted: 0" in result.output
+    assert "login failures deleted: 0" in result.output and "idempotency keys deleted: 0" in result.output
+
+
+def test_a_queued_mail_records_its_template(db_session):
+    message = queue_mail(UserFactory(), "Subject", "mail/overdue_confirmations.txt", enrolments=[],
+                         today=utcnow().date(), portal_url=None)
+    assert message.template == "mail/overdue_confirmations.txt"
+
+
+def test_a_pending_mail_cannot_lose_its_body(db_session):
+    message = _mail(UserFactory(), MailStatus.PENDING, DAY)
+    message.body = None
+    db_session.add(message)
+    with pytest.raises(IntegrityError):
+        with db_session.begin_nested():
+            db_session.flush()
