@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from langjourney.auth.models import AccessLog, LoginFailure, Provider, Role, User
@@ -212,3 +212,17 @@ def log_access(staff: User, learner: User, action: str, remote_addr: str | None)
     db.session.add(AccessLog(staff_id=staff.id, learner_id=learner.id, action=action,
                              remote_addr=remote_addr))
     db.session.flush()
+
+
+_LOG_ROWS_PER_INSERT = 1000  # well under SQLite's limit of bound parameters per statement
+
+
+def log_reads(staff_id: int, learner_ids, action: str, remote_addr: str | None,
+              api_token_id: int | None = None) -> None:
+    """Record that staff (or an API token, created by ``staff_id``) read the data of these learners:
+    one row per learner, written with one INSERT statement (per 1,000 learners)."""
+    at = utcnow()
+    rows = [{"staff_id": staff_id, "learner_id": learner_id, "action": action, "remote_addr": remote_addr,
+             "api_token_id": api_token_id, "at": at} for learner_id in dict.fromkeys(learner_ids)]
+    for start in range(0, len(rows), _LOG_ROWS_PER_INSERT):
+        db.session.execute(insert(AccessLog).values(rows[start:start + _LOG_ROWS_PER_INSERT]))

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
-from langjourney.auth.services import log_access
+from langjourney.auth.services import log_access, log_reads
 from langjourney.forms import Form, form_error, run_service
 from langjourney.courses import csvio, services
 from langjourney.courses.access import get_course_or_404, get_enrolment_or_404, provider_admin_required
@@ -75,8 +75,7 @@ def course(course_id: int):
 def export_enrolments(course_id: int):
     course = get_course_or_404(course_id, for_provider=True)
     enrolments = services.course_enrolments(course)
-    for enrolment in enrolments:
-        log_access(current_user, enrolment.learner, "export enrolments", request.remote_addr)
+    log_reads(current_user.id, [e.learner_id for e in enrolments], "export enrolments", request.remote_addr)
     db.session.commit()
     return _csv(csvio.export_enrolments(enrolments), f"course-{course.id}-enrolments.csv")
 

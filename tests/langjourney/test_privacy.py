@@ -2,19 +2,23 @@
 idempotency keys deleted; young rows and unsettled mail kept)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from langjourney.auth.models import AccessLog, LoginFailure
 from langjourney.courses.models import ApiIdempotencyKey
+from langjourney.courses.services import create_api_token
 from langjourney.db import utcnow
 from langjourney.mail.models import MailStatus, OutboxMessage
 from langjourney.mail.services import queue_mail
 from langjourney.privacy import services, tasks
-from tests.fixtures.factories import ProviderFactory, UserFactory
+from tests.fixtures.factories import CourseFactory, EnrolmentFactory, ProviderFactory, UserFactory
 
 DAY = timedelta(days=1)
 
@@ -114,3 +118,82 @@ def test_a_pending_mail_cannot_lose_its_body(db_session):
     with pytest.raises(IntegrityError):
         with db_session.begin_nested():
             db_session.flush()
+
+
+# -- API reads in the access log ------------------------------------------------------------------
+
+@pytest.fixture
+def school(db_session):
+    """A provider admin's API token and a started course of that provider with three accepted seats."""
+    admin = UserFactory(provider_staff=True, is_provider_admin=True)
+    token_row, token = create_api_token(admin, "Kooli süsteem")
+    course = CourseFactory(provider=admin.provider, started=True)
+    enrolments = [EnrolmentFactory(course=course) for _ in range(3)]
+    db_session.commit()
+    return SimpleNamespace(admin=admin, token=token, token_row=token_row, course=course, enrolments=enrolments)
+
+
+def bearer(token, **headers):
+    return {"Authorization": f"Bearer {token}", "Accept-Language": "en", **headers}
+
+
+@contextmanager
+def inserts_into(table: str):
+    """Count the INSERT statements sent to ``table``."""
+    seen = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()}"):
+            seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+def _log(db_session):
+    return list(db_session.scalars(select(AccessLog).order_by(AccessLog.id)))
+
+
+def test_listing_enrolments_logs_each_learner_with_one_insert(client, db_session, school):
+    more = [EnrolmentFactory(course=school.course) for _ in range(97)]
+    db_session.commit()
+    with inserts_into("access_log") as inserts:
+        response = client.get("/api/v1/enrolments", headers=bearer(school.token))
+    assert response.status_code == 200 and len(response.json["enrolments"]) == 100
+    assert len(inserts) == 1
+    entries = _log(db_session)
+    assert sorted(e.learner_id for e in entries) == sorted(e.learner_id for e in school.enrolments + more)
+    assert {(e.staff_id, e.api_token_id, e.action) for e in entries} == \
+        {(school.admin.id, school.token_row.id, "api list enrolments")}
+
+
+def test_every_api_answer_with_learner_data_is_logged(client, db_session, school):
+    first, second, _third = school.enrolments
+    assert client.get(f"/api/v1/enrolments/{first.id}", headers=bearer(school.token)).status_code == 200
+    headers = bearer(school.token, **{"Idempotency-Key": "confirm-2"})
+    assert client.post(f"/api/v1/enrolments/{second.id}/confirm", headers=headers, json={}).status_code == 200
+    replayed = client.post(f"/api/v1/enrolments/{second.id}/confirm", headers=headers, json={})
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert [(e.learner_id, e.action, e.api_token_id) for e in _log(db_session)] == [
+        (first.learner_id, "api view enrolment", school.token_row.id),
+        (second.learner_id, "api confirm enrolment", school.token_row.id),
+        (second.learner_id, "api confirm enrolment", school.token_row.id)]
+
+
+def test_answers_without_learner_data_are_not_logged(client, db_session, school):
+    assert client.get("/api/v1/courses", headers=bearer(school.token)).status_code == 200
+    assert client.get("/api/v1/enrolments", headers=bearer("ljp_nonsense")).status_code == 401
+    refused = client.post(f"/api/v1/enrolments/{school.enrolments[0].id}/completion",
+                          headers=bearer(school.token), json={"attendance_percent": 101})
+    assert refused.status_code == 422
+    assert _log(db_session) == []
+
+
+def test_the_admin_access_log_names_the_token(client, auth, db_session, school):
+    client.get(f"/api/v1/enrolments/{school.enrolments[0].id}", headers=bearer(school.token))
+    auth.login("admin")
+    page = client.get("/admin/access-log").get_data(as_text=True)
+    assert "through the API token “Kooli süsteem”" in page and "api view enrolment" in page
