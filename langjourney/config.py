@@ -78,6 +78,7 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "MAIL_BODY_RETENTION_DAYS": int(env.get("MAIL_BODY_RETENTION_DAYS", "7")),
         "ACCESS_LOG_RETENTION_DAYS": int(env.get("ACCESS_LOG_RETENTION_DAYS", "365")),
         "LOGIN_FAILURE_RETENTION_DAYS": int(env.get("LOGIN_FAILURE_RETENTION_DAYS", "30")),
+        "ENDED_ENROLMENT_VISIBLE_DAYS": int(env.get("ENDED_ENROLMENT_VISIBLE_DAYS", "90")),
         # Synthesised listening audio (python -m exercises audio writes here too).
         "AUDIO_CACHE_DIR": env.get("LANGJOURNEY_AUDIO_DIR") or str(instance_path / "audio"),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),

@@ -18,7 +18,7 @@ from flask_babel import force_locale
 
 from langjourney.auth.services import log_reads
 from langjourney.courses import services
-from langjourney.courses.access import get_enrolment_or_404
+from langjourney.courses.access import get_enrolment_or_404, identifies_learner
 from langjourney.courses.models import COURSE_LEVELS, Course, Enrolment, EnrolmentStatus
 from langjourney.db import positive_int
 from langjourney.errors import DomainError
@@ -132,19 +132,24 @@ _ACTIONS = {"api.list_enrolments": "list enrolments", "api.get_enrolment": "view
 
 def _enrolment_answer(enrolment: Enrolment):
     """One enrolment as the answer, its reading logged."""
-    _log_reads([enrolment.learner_id], "api " + _ACTIONS[request.endpoint])
-    return _done(_enrolment_json(enrolment))
+    answer = _enrolment_json(enrolment)
+    if answer["learner"] is not None:
+        _log_reads([enrolment.learner_id], "api " + _ACTIONS[request.endpoint])
+    return _done(answer)
 
 
 def _enrolment_json(enrolment: Enrolment) -> dict:
+    """An enrolment; the learner (and the notes) only while the provider may see who it is
+    (:func:`identifies_learner`), else ``null``."""
+    shown = identifies_learner(enrolment)
     return {"id": enrolment.id, "course_id": enrolment.course_id,
             "learner": {"id": enrolment.learner_id, "name": enrolment.learner.full_name,
-                        "email": enrolment.learner.email},
+                        "email": enrolment.learner.email} if shown else None,
             "status": enrolment.status.value, "level": enrolment.level,
             "accepted_at": _iso(enrolment.accepted_at), "confirm_by": _iso(enrolment.confirm_by),
             "confirmed_at": _iso(enrolment.confirmed_at), "ended_at": _iso(enrolment.ended_at),
             "attendance_percent": enrolment.attendance_percent, "final_test_result": enrolment.final_test_result,
-            "mismatch_level": enrolment.mismatch_level, "note": enrolment.note}
+            "mismatch_level": enrolment.mismatch_level, "note": enrolment.note if shown else None}
 
 
 def _body() -> dict:
@@ -211,8 +216,9 @@ def list_enrolments():
         raise InvalidInput("status", "status must be one of " + ", ".join(s.value for s in EnrolmentStatus) + ".")
     enrolments = services.provider_enrolments(g.api_provider.id, course_id,
                                               EnrolmentStatus(status) if status else None)
-    _log_reads([e.learner_id for e in enrolments], "api " + _ACTIONS[request.endpoint])
-    return _done({"enrolments": [_enrolment_json(e) for e in enrolments]})
+    answers = [_enrolment_json(e) for e in enrolments]
+    _log_reads([a["learner"]["id"] for a in answers if a["learner"] is not None], "api " + _ACTIONS[request.endpoint])
+    return _done({"enrolments": answers})
 
 
 @bp.get("/enrolments/<int:enrolment_id>")

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from langjourney.auth.models import AccessLog, LoginFailure
-from langjourney.courses.models import ApiIdempotencyKey
+from langjourney.courses.models import ApiIdempotencyKey, EnrolmentStatus
 from langjourney.courses.services import create_api_token
 from langjourney.db import utcnow
 from langjourney.mail.models import MailStatus, OutboxMessage
@@ -197,3 +197,94 @@ def test_the_admin_access_log_names_the_token(client, auth, db_session, school):
     auth.login("admin")
     page = client.get("/admin/access-log").get_data(as_text=True)
     assert "through the API token “Kooli süsteem”" in page and "api view enrolment" in page
+
+
+# -- What a school sees of a learner --------------------------------------------------------------
+
+def _ended(course, status, days_ago, name):
+    """An enrolment on ``course`` that ended ``days_ago`` days ago, its learner called ``name``."""
+    ended_at = utcnow() - days_ago * DAY
+    results = {"attendance_percent": 90, "final_test_result": 75} if status is EnrolmentStatus.COMPLETED else {}
+    return EnrolmentFactory(course=course, learner=UserFactory(full_name=name), status=status,
+                            confirmed_at=ended_at - 30 * DAY, ended_at=ended_at, note=f"Notes on {name}",
+                            **results)
+
+
+@pytest.fixture
+def history(db_session):
+    """A course of one provider with an active seat, two enrolments that ended lately (inside the 90
+    days) and two that ended long ago."""
+    staff = UserFactory(provider_staff=True, is_provider_admin=True)
+    course = CourseFactory(provider=staff.provider, started=True)
+    enrolments = {
+        "active": EnrolmentFactory(course=course, learner=UserFactory(full_name="Olena Aktiivne"),
+                                   status=EnrolmentStatus.CONFIRMED, confirmed_at=utcnow()),
+        "cancelled lately": _ended(course, EnrolmentStatus.CANCELLED, 10, "Ivan Hiljuti"),
+        "completed lately": _ended(course, EnrolmentStatus.COMPLETED, 89, "Maria Eelmine"),
+        "completed long ago": _ended(course, EnrolmentStatus.COMPLETED, 91, "Anna Ammune"),
+        "dropped out long ago": _ended(course, EnrolmentStatus.DROPPED_OUT, 400, "Pavel Vana"),
+    }
+    _row, token = create_api_token(staff, "Kooli süsteem")
+    db_session.commit()
+    return SimpleNamespace(staff=staff, course=course, enrolments=enrolments, token=token)
+
+
+SHOWN = ("Olena Aktiivne", "Ivan Hiljuti", "Maria Eelmine")
+HIDDEN = ("Anna Ammune", "Pavel Vana")
+
+
+def _sign_in(client, user):
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+
+
+def test_the_course_page_names_only_learners_of_active_and_lately_ended_enrolments(client, db_session, history):
+    _sign_in(client, history.staff)
+    page = client.get(f"/provider/courses/{history.course.id}").get_data(as_text=True)
+    assert all(name in page for name in SHOWN) and not any(name in page for name in HIDDEN)
+    assert page.count("Not shown") == 2
+    assert "2 enrolments ended more than 90 days ago: they are counted here" in page
+    for name, enrolment in history.enrolments.items():
+        assert (f"/provider/enrolments/{enrolment.id}\"" in page) is ("long ago" not in name), name
+    # The names shown are written to the access log; the others are not read.
+    logged = {e.learner_id for e in _log(db_session)}
+    assert logged == {e.learner_id for name, e in history.enrolments.items() if "long ago" not in name}
+
+
+def test_an_enrolment_that_ended_long_ago_has_no_page_and_no_name_in_the_export(client, db_session, history):
+    _sign_in(client, history.staff)
+    enrolments = history.enrolments
+    assert client.get(f"/provider/enrolments/{enrolments['cancelled lately'].id}").status_code == 200
+    assert client.get(f"/provider/enrolments/{enrolments['completed long ago'].id}").status_code == 404
+    export = client.get(f"/provider/courses/{history.course.id}/enrolments.csv").get_data(as_text=True)
+    assert all(name in export for name in SHOWN) and not any(name in export for name in HIDDEN)
+    assert "Notes on Anna" not in export and enrolments["completed long ago"].learner.email not in export
+    assert len(export.strip().splitlines()) == 1 + 5  # every enrolment is still counted
+
+
+def test_the_api_lists_ended_enrolments_without_their_learners(client, db_session, history):
+    listed = client.get("/api/v1/enrolments", headers=bearer(history.token)).json["enrolments"]
+    by_id = {e["id"]: e for e in listed}
+    assert len(listed) == 5
+    for name, enrolment in history.enrolments.items():
+        answer = by_id[enrolment.id]
+        if "long ago" in name:
+            assert answer["learner"] is None and answer["note"] is None, name
+            assert answer["status"] == enrolment.status.value and answer["ended_at"], name
+        else:
+            assert answer["learner"]["name"] == enrolment.learner.full_name, name
+    old = history.enrolments["completed long ago"]
+    one = client.get(f"/api/v1/enrolments/{old.id}", headers=bearer(history.token)).json
+    assert one["learner"] is None and one["final_test_result"] == 75
+    assert {e.learner_id for e in _log(db_session)} == \
+        {e.learner_id for name, e in history.enrolments.items() if "long ago" not in name}
+
+
+def test_the_period_is_configured(app, client, db_session, history, monkeypatch):
+    monkeypatch.setitem(app.config, "ENDED_ENROLMENT_VISIBLE_DAYS", 365)
+    listed = client.get("/api/v1/enrolments", headers=bearer(history.token)).json["enrolments"]
+    assert sum(e["learner"] is None for e in listed) == 1  # only the one that ended 400 days ago
+    monkeypatch.setitem(app.config, "ENDED_ENROLMENT_VISIBLE_DAYS", 0)
+    listed = client.get("/api/v1/enrolments", headers=bearer(history.token)).json["enrolments"]
+    assert [e["id"] for e in listed if e["learner"] is not None] == [history.enrolments["active"].id]
