@@ -43,14 +43,16 @@ class PruneCounts:
 
 
 def _in_batches(batch_ids, act, batch_size: int, between_batches: Callable[[], None] | None) -> int:
-    """Run ``act(ids)`` on batches of ``batch_ids(limit)`` until a batch comes back short."""
-    total = 0
+    """Run ``act(ids)`` on batches of ``batch_ids(after, limit)`` (ids in order, above ``after``)
+    until a batch comes back short. Each batch starts after the last one's highest id, so it never
+    walks again over rows already done (nor, on PostgreSQL, over their dead index entries)."""
+    total, after = 0, 0
     while True:
-        ids = list(db.session.scalars(batch_ids(batch_size)))
+        ids = list(db.session.scalars(batch_ids(after, batch_size)))
         if ids:
             act(ids)
             db.session.flush()
-            total += len(ids)
+            total, after = total + len(ids), ids[-1]
             if between_batches is not None:
                 between_batches()
         if len(ids) < batch_size:
@@ -60,7 +62,8 @@ def _in_batches(batch_ids, act, batch_size: int, between_batches: Callable[[], N
 def _delete_older(model, column, cutoff: datetime, batch_size: int, between_batches) -> int:
     # Oldest first by id: old rows sit at the start of the primary key, so each batch is a short
     # scan of it (no index on the timestamp, which every sign-in and portal view would pay for).
-    return _in_batches(lambda n: select(model.id).where(column < cutoff).order_by(model.id).limit(n),
+    return _in_batches(lambda after, n: select(model.id).where(model.id > after, column < cutoff)
+                       .order_by(model.id).limit(n),
                        lambda ids: db.session.execute(delete(model).where(model.id.in_(ids))),
                        batch_size, between_batches)
 
@@ -69,7 +72,8 @@ def _clear_mail_bodies(cutoff: datetime, batch_size: int, between_batches) -> in
     settled = ((OutboxMessage.status == MailStatus.SENT) & (OutboxMessage.sent_at < cutoff)) | \
         ((OutboxMessage.status == MailStatus.FAILED) & (OutboxMessage.created_at < cutoff))
     return _in_batches(
-        lambda n: select(OutboxMessage.id).where(settled, OutboxMessage.body.is_not(None))
+        lambda after, n: select(OutboxMessage.id).where(OutboxMessage.id > after, settled,
+                                                        OutboxMessage.body.is_not(None))
         .order_by(OutboxMessage.id).limit(n),
         lambda ids: db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
                                        .values(subject=None, body=None)
