@@ -214,15 +214,15 @@ def log_access(staff: User, learner: User, action: str, remote_addr: str | None)
     db.session.flush()
 
 
-_LOG_ROWS_PER_INSERT = 1000  # well under SQLite's limit of bound parameters per statement
-
-
 def log_reads(staff_id: int, learner_ids, action: str, remote_addr: str | None,
               api_token_id: int | None = None) -> None:
     """Record that staff (or an API token, created by ``staff_id``) read the data of these learners:
-    one row per learner, written with one INSERT statement (per 1,000 learners)."""
+    one row per learner, all in one INSERT statement (per 1,000 learners)."""
     at = utcnow()
     rows = [{"staff_id": staff_id, "learner_id": learner_id, "action": action, "remote_addr": remote_addr,
              "api_token_id": api_token_id, "at": at} for learner_id in dict.fromkeys(learner_ids)]
-    for start in range(0, len(rows), _LOG_ROWS_PER_INSERT):
-        db.session.execute(insert(AccessLog).values(rows[start:start + _LOG_ROWS_PER_INSERT]))
+    if rows:
+        # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT whose compiled form it
+        # caches; ``insert().values(rows)`` would be compiled anew for every request (~30 ms for 100).
+        table = AccessLog.__table__
+        db.session.execute(insert(table).returning(table.c.id), rows)
