@@ -2,7 +2,9 @@
 
 Authenticated by a provider's token (``Authorization: Bearer ljp_…``), hence exempt from CSRF.
 Every route sees only the token's provider's courses and enrolments; errors are JSON 4xx with a
-reason. Every answer that shows learners' data is written to the access log, naming the token. The OpenAPI document at ``/api/v1/openapi.json`` describes every route (a test checks it).
+reason. Every answer that shows learners' data is written to the access log, naming the token; of an
+enrolment that ended long ago the learner is no longer shown (``identifies_learner``). The OpenAPI
+document at ``/api/v1/openapi.json`` describes every route (a test checks it).
 
 A POST may carry an ``Idempotency-Key``: the answer to it (a success or a refusal) is stored with the
 action, in the same transaction, and a repeat with the same key and the same request gets that answer
