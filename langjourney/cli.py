@@ -190,9 +190,10 @@ def worker_command(burst):
 
 
 def init_cli(app: Flask) -> None:
+    from langjourney.privacy.cli import privacy_cli
     from langjourney.testing.cli import placement_cli
     from langjourney.waitlist.cli import allocation_cli
 
     for command in (users_cli, translate_cli, outbox_cli, demo_cli, courses_cli, counselling_cli,
-                    worker_command, placement_cli, allocation_cli):
+                    worker_command, placement_cli, allocation_cli, privacy_cli):
         app.cli.add_command(command)

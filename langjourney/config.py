@@ -95,6 +95,13 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "PASSWORD_RESET_MAX_AGE": int(env.get("PASSWORD_RESET_MAX_AGE", str(2 * 3600))),
         # How long the link that confirms a new registrant's address works (seconds).
         "CONFIRM_EMAIL_MAX_AGE": int(env.get("CONFIRM_EMAIL_MAX_AGE", str(7 * 24 * 3600))),
+        # Retention (README, "Data kept and for how long"): days a sent mail keeps its subject and body,
+        # an access-log row and a failed sign-in are kept; days after an enrolment ended that its
+        # provider still sees who the learner was.
+        "MAIL_BODY_RETENTION_DAYS": int(env.get("MAIL_BODY_RETENTION_DAYS", "7")),
+        "ACCESS_LOG_RETENTION_DAYS": int(env.get("ACCESS_LOG_RETENTION_DAYS", "365")),
+        "LOGIN_FAILURE_RETENTION_DAYS": int(env.get("LOGIN_FAILURE_RETENTION_DAYS", "30")),
+        "ENDED_ENROLMENT_VISIBLE_DAYS": int(env.get("ENDED_ENROLMENT_VISIBLE_DAYS", "90")),
         # Synthesised listening audio (python -m exercises audio writes here too).
         "AUDIO_CACHE_DIR": env.get("LANGJOURNEY_AUDIO_DIR") or str(instance_path / "audio"),
         "LOG_FORMAT": env.get("LOG_FORMAT", "json"),

@@ -9,6 +9,7 @@ from langjourney.auth import services
 from langjourney.auth.access import role_required
 from langjourney.auth.forms import StaffUserForm
 from langjourney.auth.models import AccessLog, Role, User
+from langjourney.courses.models import ApiToken
 from langjourney.db import positive_int
 from langjourney.forms import run_service
 from langjourney.extensions import db
@@ -46,7 +47,8 @@ def _create_staff(form: StaffUserForm):
 def access_log():
     page = request.args.get("page", 1, type=positive_int)
     entries = db.session.execute(
-        select(AccessLog, User.full_name).join(User, User.id == AccessLog.staff_id)
+        select(AccessLog, User.full_name, ApiToken.name).join(User, User.id == AccessLog.staff_id)
+        .outerjoin(ApiToken, ApiToken.id == AccessLog.api_token_id)
         .order_by(AccessLog.at.desc(), AccessLog.id.desc()).limit(100).offset((max(page, 1) - 1) * 100)
     ).all()
     return render_template("admin/access_log.html", entries=entries, page=page)

@@ -149,7 +149,9 @@ class LoginFailure(db.Model):
 
 
 class AccessLog(db.Model):
-    """A staff member looked at a learner's data: who, whose, what and when."""
+    """A staff member looked at a learner's data: who, whose, what and when. A read through the
+    provider API names the token (``api_token_id``); ``staff_id`` is then the staff member who
+    created that token."""
 
     __tablename__ = "access_log"
 
@@ -159,3 +161,7 @@ class AccessLog(db.Model):
     action: Mapped[str] = mapped_column(String(64))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    api_token_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id"))
+
+    def __repr__(self) -> str:
+        return f"<AccessLog {self.id} staff={self.staff_id} learner={self.learner_id} {self.action}>"

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import format_timedelta
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from langjourney.auth.models import AccessLog, LoginFailure, Provider, RegistrationConsent, Role, User
@@ -258,3 +258,17 @@ def log_access(staff: User, learner: User, action: str, remote_addr: str | None)
     db.session.add(AccessLog(staff_id=staff.id, learner_id=learner.id, action=action,
                              remote_addr=remote_addr))
     db.session.flush()
+
+
+def log_reads(staff_id: int, learner_ids, action: str, remote_addr: str | None,
+              api_token_id: int | None = None) -> None:
+    """Record that staff (or an API token, created by ``staff_id``) read the data of these learners:
+    one row per learner, all in one INSERT statement (per 1,000 learners)."""
+    at = utcnow()
+    rows = [{"staff_id": staff_id, "learner_id": learner_id, "action": action, "remote_addr": remote_addr,
+             "api_token_id": api_token_id, "at": at} for learner_id in dict.fromkeys(learner_ids)]
+    if rows:
+        # With RETURNING, SQLAlchemy sends the rows as one multi-row INSERT whose compiled form it
+        # caches; ``insert().values(rows)`` would be compiled anew for every request (~30 ms for 100).
+        table = AccessLog.__table__
+        db.session.execute(insert(table).returning(table.c.id), rows)

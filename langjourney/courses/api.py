@@ -2,7 +2,9 @@
 
 Authenticated by a provider's token (``Authorization: Bearer ljp_…``), hence exempt from CSRF.
 Every route sees only the token's provider's courses and enrolments; errors are JSON 4xx with a
-reason. The OpenAPI document at ``/api/v1/openapi.json`` describes every route (a test checks it).
+reason. Every answer that shows learners' data is written to the access log, naming the token; of an
+enrolment that ended long ago the learner is no longer shown (``identifies_learner``). The OpenAPI
+document at ``/api/v1/openapi.json`` describes every route (a test checks it).
 
 A POST may carry an ``Idempotency-Key``: the answer to it (a success or a refusal) is stored with the
 action, in the same transaction, and a repeat with the same key and the same request gets that answer
@@ -16,8 +18,9 @@ import re
 from flask import Blueprint, current_app, g, request
 from flask_babel import force_locale
 
+from langjourney.auth.services import log_reads
 from langjourney.courses import services
-from langjourney.courses.access import get_enrolment_or_404
+from langjourney.courses.access import get_enrolment_or_404, identifies_learner
 from langjourney.courses.models import COURSE_LEVELS, Course, Enrolment, EnrolmentStatus
 from langjourney.db import positive_int
 from langjourney.errors import DomainError
@@ -48,13 +51,18 @@ def authenticate():
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    provider = services.provider_for_token(token.strip()) if scheme.lower() == "bearer" and token else None
-    if provider is None:
+    api_token = services.live_api_token(token.strip()) if scheme.lower() == "bearer" and token else None
+    if api_token is None:
         db.session.rollback()
         return ({"error": "Unauthorized", "description": "A valid provider API token is required "
                  "(Authorization: Bearer <token>)."}, 401, {"WWW-Authenticate": "Bearer"})
-    g.api_provider = provider
+    g.api_token, g.api_provider = api_token, api_token.provider
     return None
+
+
+def _log_reads(learner_ids, action: str) -> None:
+    """The token read these learners' data: to the access log, in the answer's transaction."""
+    log_reads(g.api_token.created_by_id, learner_ids, action, request.remote_addr, api_token_id=g.api_token.id)
 
 
 @bp.before_request
@@ -77,11 +85,14 @@ def _replay(stored):
     """The stored answer to a repeated request, or a refusal if the key was used for another request."""
     if stored.fingerprint == g.idempotent.fingerprint:
         answer = stored.response, stored.status_code, {REPLAYED_HEADER: "true"}
+        learner = stored.response.get("learner")
+        if isinstance(learner, dict) and learner.get("id"):  # the answer shows a learner's data again
+            _log_reads([learner["id"]], "api " + _ACTIONS.get(request.endpoint, "enrolment"))
     else:
         answer = {"error": "Unprocessable Entity", "description": f"This {IDEMPOTENCY_HEADER} has been used for a "
                   f"different request ({stored.method} {stored.path} with other data). Send each new request "
                   "with a new key.", "field": IDEMPOTENCY_HEADER}, 422
-    db.session.commit()  # only the token's last use
+    db.session.commit()  # only the token's last use and the access log
     return answer
 
 
@@ -117,15 +128,32 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
+# The access log's action for each route that answers with learners' data.
+_ACTIONS = {"api.list_enrolments": "list enrolments", "api.get_enrolment": "view enrolment",
+            "api.confirm": "confirm enrolment", "api.mismatch": "report mismatch",
+            "api.complete": "record completion", "api.drop_out": "record drop-out"}
+
+
+def _enrolment_answer(enrolment: Enrolment):
+    """One enrolment as the answer, its reading logged."""
+    answer = _enrolment_json(enrolment)
+    if answer["learner"] is not None:
+        _log_reads([enrolment.learner_id], "api " + _ACTIONS[request.endpoint])
+    return _done(answer)
+
+
 def _enrolment_json(enrolment: Enrolment) -> dict:
+    """An enrolment; the learner (and the notes) only while the provider may see who it is
+    (:func:`identifies_learner`), else ``null``."""
+    shown = identifies_learner(enrolment)
     return {"id": enrolment.id, "course_id": enrolment.course_id,
             "learner": {"id": enrolment.learner_id, "name": enrolment.learner.full_name,
-                        "email": enrolment.learner.email},
+                        "email": enrolment.learner.email} if shown else None,
             "status": enrolment.status.value, "level": enrolment.level,
             "accepted_at": _iso(enrolment.accepted_at), "confirm_by": _iso(enrolment.confirm_by),
             "confirmed_at": _iso(enrolment.confirmed_at), "ended_at": _iso(enrolment.ended_at),
             "attendance_percent": enrolment.attendance_percent, "final_test_result": enrolment.final_test_result,
-            "mismatch_level": enrolment.mismatch_level, "note": enrolment.note}
+            "mismatch_level": enrolment.mismatch_level, "note": enrolment.note if shown else None}
 
 
 def _body() -> dict:
@@ -192,12 +220,14 @@ def list_enrolments():
         raise InvalidInput("status", "status must be one of " + ", ".join(s.value for s in EnrolmentStatus) + ".")
     enrolments = services.provider_enrolments(g.api_provider.id, course_id,
                                               EnrolmentStatus(status) if status else None)
-    return _done({"enrolments": [_enrolment_json(e) for e in enrolments]})
+    answers = [_enrolment_json(e) for e in enrolments]
+    _log_reads([a["learner"]["id"] for a in answers if a["learner"] is not None], "api " + _ACTIONS[request.endpoint])
+    return _done({"enrolments": answers})
 
 
 @bp.get("/enrolments/<int:enrolment_id>")
 def get_enrolment(enrolment_id: int):
-    return _done(_enrolment_json(get_enrolment_or_404(enrolment_id, g.api_provider)))
+    return _enrolment_answer(get_enrolment_or_404(enrolment_id, g.api_provider))
 
 
 @bp.post("/enrolments/<int:enrolment_id>/confirm")
@@ -208,7 +238,7 @@ def confirm(enrolment_id: int):
         services.confirm_enrolment(enrolment, _string(body, "note"))
     except services.AlreadyConfirmed:
         pass  # a retry (e.g. after a lost response) gets the same answer; nothing is confirmed twice
-    return _done(_enrolment_json(enrolment))
+    return _enrolment_answer(enrolment)
 
 
 @bp.post("/enrolments/<int:enrolment_id>/mismatch")
@@ -216,7 +246,7 @@ def mismatch(enrolment_id: int):
     enrolment = get_enrolment_or_404(enrolment_id, g.api_provider)
     body = _body()
     services.report_mismatch(enrolment, _string(body, "suggested_level", COURSE_LEVELS), _string(body, "note"))
-    return _done(_enrolment_json(enrolment))
+    return _enrolment_answer(enrolment)
 
 
 def _outcome(enrolment_id: int, status: EnrolmentStatus):
@@ -224,7 +254,7 @@ def _outcome(enrolment_id: int, status: EnrolmentStatus):
     body = _body()
     services.record_outcome(enrolment, status, _percent(body, "attendance_percent"),
                             _percent(body, "final_test_result"), _string(body, "note"))
-    return _done(_enrolment_json(enrolment))
+    return _enrolment_answer(enrolment)
 
 
 @bp.post("/enrolments/<int:enrolment_id>/completion")

@@ -259,7 +259,13 @@ ENROLMENT_COLUMNS = ("enrolment_id", "learner", "email", "status", "accepted_at"
                      "attendance_percent", "final_test_result", "mismatch_level", "note")
 
 
-def export_enrolments(enrolments: list[Enrolment]) -> str:
-    return _write(ENROLMENT_COLUMNS, ([e.id, e.learner.full_name, e.learner.email, e.status.value, e.accepted_at,
-                                       e.confirm_by, e.confirmed_at, e.attendance_percent, e.final_test_result,
-                                       e.mismatch_level, e.note] for e in enrolments))
+def export_enrolments(enrolments: list[Enrolment], identified: set[int] | None = None) -> str:
+    """The enrolments as CSV; of those not in ``identified`` (ids; None: all are), the learner's name,
+    e-mail and the notes are left out (the provider may no longer see who the learner was)."""
+    def row(e: Enrolment) -> list:
+        shown = identified is None or e.id in identified
+        return [e.id, e.learner.full_name if shown else "", e.learner.email if shown else "", e.status.value,
+                e.accepted_at, e.confirm_by, e.confirmed_at, e.attendance_percent, e.final_test_result,
+                e.mismatch_level, e.note if shown else ""]
+
+    return _write(ENROLMENT_COLUMNS, (row(e) for e in enrolments))

@@ -24,8 +24,11 @@ _COURSE = {"type": "object", "properties": {
     "enrolment_deadline": {"type": ["string", "null"], "format": "date"}, "is_published": {"type": "boolean"}}}
 _ENROLMENT = {"type": "object", "properties": {
     "id": {"type": "integer"}, "course_id": {"type": "integer"},
-    "learner": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
-                                                  "email": {"type": "string"}}},
+    "learner": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                                            "email": {"type": "string"}},
+                "description": "null (and the note too) once the enrolment ended more than the configured "
+                               "period ago (90 days by default): the enrolment is still listed, its learner no "
+                               "longer shown"},
     "status": {"enum": [s.value for s in EnrolmentStatus]}, "level": {"enum": list(COURSE_LEVELS)},
     "accepted_at": {"type": "string", "format": "date-time"}, "confirm_by": {"type": "string", "format": "date"},
     "confirmed_at": {"type": ["string", "null"], "format": "date-time"},

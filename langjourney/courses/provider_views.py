@@ -2,16 +2,18 @@
 enrolments and API tokens."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
-from langjourney.auth.services import log_access
+from langjourney.auth.services import log_access, log_reads
 from langjourney.forms import Form, form_error, run_service
 from langjourney.courses import csvio, services
-from langjourney.courses.access import get_course_or_404, get_enrolment_or_404, provider_admin_required
+from langjourney.courses.access import (
+    get_course_or_404, get_enrolment_or_404, identifies_learner, provider_admin_required,
+)
 from langjourney.courses.forms import (
     ConfirmForm, CourseForm, ImportForm, MismatchForm, OutcomeForm, TokenForm,
 )
@@ -68,9 +70,16 @@ def edit_course(course_id: int):
 @role_required(Role.PROVIDER)
 def course(course_id: int):
     course = get_course_or_404(course_id, for_provider=True)
-    return render_template("provider/course.html", course=course, enrolments=services.course_enrolments(course),
+    enrolments = services.course_enrolments(course)
+    identified = {e.id for e in enrolments if identifies_learner(e)}
+    log_reads(current_user.id, [e.learner_id for e in enrolments if e.id in identified], "view course enrolments",
+              request.remote_addr)
+    db.session.commit()
+    return render_template("provider/course.html", course=course, enrolments=enrolments, identified=identified,
+                           visible_days=current_app.config["ENDED_ENROLMENT_VISIBLE_DAYS"],
                            changes=services.course_changes(course), labels=LABELS,
-                           field_names=services.FIELD_LABELS, shown=services.shown_value, approved=services.approved_value)
+                           field_names=services.FIELD_LABELS, shown=services.shown_value,
+                           approved=services.approved_value)
 
 
 @bp.get("/courses/<int:course_id>/enrolments.csv")
@@ -78,10 +87,11 @@ def course(course_id: int):
 def export_enrolments(course_id: int):
     course = get_course_or_404(course_id, for_provider=True)
     enrolments = services.course_enrolments(course)
-    for enrolment in enrolments:
-        log_access(current_user, enrolment.learner, "export enrolments", request.remote_addr)
+    identified = {e.id for e in enrolments if identifies_learner(e)}
+    log_reads(current_user.id, [e.learner_id for e in enrolments if e.id in identified], "export enrolments",
+              request.remote_addr)
     db.session.commit()
-    return _csv(csvio.export_enrolments(enrolments), f"course-{course.id}-enrolments.csv")
+    return _csv(csvio.export_enrolments(enrolments, identified), f"course-{course.id}-enrolments.csv")
 
 
 def _enrolment_page(enrolment, confirm=None, mismatch=None, outcome=None):
@@ -94,7 +104,7 @@ def _enrolment_page(enrolment, confirm=None, mismatch=None, outcome=None):
 @bp.get("/enrolments/<int:enrolment_id>")
 @role_required(Role.PROVIDER)
 def enrolment(enrolment_id: int):
-    enrolment = get_enrolment_or_404(enrolment_id)
+    enrolment = get_enrolment_or_404(enrolment_id, identified=True)
     log_access(current_user, enrolment.learner, "view enrolment", request.remote_addr)
     db.session.commit()
     return _enrolment_page(enrolment)
@@ -111,7 +121,7 @@ def _act(enrolment, form, action, success: str, **pages):
 @bp.post("/enrolments/<int:enrolment_id>/confirm")
 @role_required(Role.PROVIDER)
 def confirm(enrolment_id: int):
-    enrolment = get_enrolment_or_404(enrolment_id)
+    enrolment = get_enrolment_or_404(enrolment_id, identified=True)
     form = ConfirmForm()
     return _act(enrolment, form, lambda: services.confirm_enrolment(enrolment, form.confirm_note.data),
                 _("The enrolment is confirmed."), confirm=form)
@@ -120,7 +130,7 @@ def confirm(enrolment_id: int):
 @bp.post("/enrolments/<int:enrolment_id>/mismatch")
 @role_required(Role.PROVIDER)
 def mismatch(enrolment_id: int):
-    enrolment = get_enrolment_or_404(enrolment_id)
+    enrolment = get_enrolment_or_404(enrolment_id, identified=True)
     form = MismatchForm()
     return _act(enrolment, form,
                 lambda: services.report_mismatch(enrolment, form.suggested_level.data, form.mismatch_note.data),
@@ -130,7 +140,7 @@ def mismatch(enrolment_id: int):
 @bp.post("/enrolments/<int:enrolment_id>/outcome")
 @role_required(Role.PROVIDER)
 def outcome(enrolment_id: int):
-    enrolment = get_enrolment_or_404(enrolment_id)
+    enrolment = get_enrolment_or_404(enrolment_id, identified=True)
     form = OutcomeForm()
     return _act(enrolment, form,
                 lambda: services.record_outcome(enrolment, EnrolmentStatus(form.outcome.data),

@@ -812,17 +812,17 @@ def provider_tokens(provider_id: int) -> list[ApiToken]:
                                    .where(ApiToken.provider_id == provider_id).order_by(ApiToken.created_at.desc())))
 
 
-def provider_for_token(token: str) -> Provider | None:
-    """The provider a live token belongs to (recording its use), or None."""
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                                   ApiToken.revoked_at.is_(None)))
+def live_api_token(token: str) -> ApiToken | None:
+    """The live (not revoked) API token with this value, its provider loaded, recording its use; or None."""
+    row = db.session.scalar(select(ApiToken).options(joinedload(ApiToken.provider))
+                            .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))
     if row is None:
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
         row.last_used_at = now  # coarse, so reads do not write on every call
         db.session.flush()
-    return row.provider
+    return row
 
 
 # -- API idempotency keys --------------------------------------------------------------------------

@@ -53,8 +53,8 @@ def _outbox_row(mail: Mail) -> dict:
     with force_locale(mail.user.locale):
         body = render_template(mail.template, user=mail.user, **mail.context)
         subject = str(mail.subject)
-    return {"recipient": mail.user.email, "user_id": mail.user.id, "subject": subject, "body": body,
-            "locale": mail.user.locale}
+    return {"recipient": mail.user.email, "user_id": mail.user.id, "template": mail.template,
+            "subject": subject, "body": body, "locale": mail.user.locale}
 
 
 def send_message(message_id: int) -> OutboxMessage | None:

@@ -1,0 +1,1 @@
+"""Privacy: how long personal data is kept (the retention prune)."""
