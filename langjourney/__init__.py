@@ -110,8 +110,11 @@ def register_request_hooks(app: Flask) -> None:
     from langjourney.ops.input import init_input_checks
     from langjourney.ops.security import init_security
 
+    from langjourney.ops import periodic
+
     init_security(app)
     init_input_checks(app)  # before anything touches the database
+    periodic.init_app(app)
 
     @app.before_request
     def begin_transaction():

@@ -207,7 +207,8 @@ class Workers:
         return {**os.environ, "FLASK_APP": app_spec,
                 "DATABASE_URL": self.app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": self.app.config["REDIS_URL"],
                 "RQ_QUEUE": queue or self.app.config["RQ_QUEUE"], "MAIL_BACKEND": "null",
-                "SECRET_KEY": self.app.config["SECRET_KEY"], "LOG_LEVEL": "WARNING"}
+                "SECRET_KEY": self.app.config["SECRET_KEY"], "LOG_LEVEL": "WARNING",
+                "PERIODIC_SECONDS": "0"}  # the periodic tests turn the sweeps on in their workers
 
     def start(self, *, queue: str | None = None, burst: bool = True, app_spec: str = WORKER_APP):
         log = tempfile.TemporaryFile()
