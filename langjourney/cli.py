@@ -186,9 +186,8 @@ def worker_command(burst):
     app = current_app._get_current_object()
     if not app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inline and no worker is needed.")
-    runner = periodic.Runner(app) if periodic.is_enabled(app) else None
-    run_worker(app, burst=burst, warm_ups=(waitlist.warm_up,), between_jobs=runner and runner.maybe_run,
-               every=periodic.tick(app))
+    run_worker(app, burst=burst, warm_ups=(waitlist.warm_up,),
+               periodic=periodic.Runner(app) if periodic.is_enabled(app) else None, every=periodic.tick(app))
 
 
 def init_cli(app: Flask) -> None:

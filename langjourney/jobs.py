@@ -182,31 +182,32 @@ def warm_up(app: Flask, *statements: Callable[[], Any]) -> None:
 
 
 class _Worker(Worker):
-    """An RQ worker that calls ``between_jobs`` whenever it is about to wait for a job, and at
-    least every ``every`` seconds while it waits (not in burst mode)."""
+    """An RQ worker that, whenever it is about to wait for a job and at least every ``every``
+    seconds while it waits (not in burst mode), runs ``periodic.maybe_run()`` if
+    ``periodic.is_due()`` (see :class:`langjourney.ops.periodic.Runner`)."""
 
-    between_jobs: Callable[[], Any] | None = None
+    periodic: Any = None
     every: int = 5
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
-        if self.between_jobs is None or timeout is None or max_idle_time is not None:
+        if self.periodic is None or timeout is None or max_idle_time is not None:
             return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         while True:
-            # BUSY: a warm shutdown (SIGTERM) lets the sweep finish, as it would a job.
-            self.set_state(WorkerStatus.BUSY)
-            self.between_jobs()
-            if self._stop_requested:
-                return None
+            if self.periodic.is_due():
+                self.set_state(WorkerStatus.BUSY)  # a warm shutdown (SIGTERM) lets it finish, as a job
+                self.periodic.maybe_run()
+                if self._stop_requested:
+                    return None
             result = super().dequeue_job_and_maintain_ttl(self.every, self.every)  # None: waited that long
             if result is not None or self._stop_requested:
                 return result
 
 
 def run_worker(app: Flask, burst: bool = False, warm_ups: tuple[Callable[[], Any], ...] = (),
-               between_jobs: Callable[[], Any] | None = None, every: float = 5) -> bool:
+               periodic: Any = None, every: float = 5) -> bool:
     """Run an RQ worker with its scheduler on the app's queue (``flask worker``); ``warm_ups`` are
-    passed to :func:`warm_up`; ``between_jobs`` is called before each wait for a job and every
-    ``every`` seconds while idle (not in burst mode).
+    passed to :func:`warm_up`; ``periodic`` (a :class:`langjourney.ops.periodic.Runner`) gets its
+    turn before each wait for a job and every ``every`` seconds while idle (not in burst mode).
 
     RQ's scheduler (it runs the jobs' retries) holds a lock in Redis that a killed worker leaves
     behind for a minute; a worker retries taking it at each maintenance, here every minute rather
@@ -219,5 +220,5 @@ def run_worker(app: Flask, burst: bool = False, warm_ups: tuple[Callable[[], Any
     warm_up(app, *warm_ups)
     queue = get_queue(app)
     worker = _Worker([queue], connection=queue.connection, maintenance_interval=MAINTENANCE_INTERVAL)
-    worker.between_jobs, worker.every = between_jobs, max(1, round(every))
+    worker.periodic, worker.every = periodic, max(1, round(every))
     return worker.work(burst=burst, with_scheduler=True)
