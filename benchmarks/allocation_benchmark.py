@@ -40,9 +40,8 @@ What it does, in order:
 5.  Frees another ``--freed`` seats (the first ones now carry open offers).
 6.  (b) Starts ``--workers`` RQ workers (``flask --app allocation_benchmark:worker_app worker``:
     the app's own worker command on ``create_app()``, configured from the environment as in a
-    deployment; see ``worker_app``) on a private queue, waits until they are idle, removes the
-    reconcile sweep that ``flask worker`` schedules a minute ahead (it would allocate the same
-    courses), and then runs, on those same workers, ``--jobs`` jobs of each kind, timing enqueue ->
+    deployment; see ``worker_app``, but with ``PERIODIC_SECONDS=0``: the workers' periodic reconcile
+    sweep would allocate the same courses) on a private queue, waits until they are idle, and then runs, on those same workers, ``--jobs`` jobs of each kind, timing enqueue ->
     last job ended: no-op jobs (``langjourney.jobs.run`` on ``allocation_benchmark.noop``: the same
     app-context wrapper as every job; run before and after the others, the ratio uses the mean),
     one-query jobs (a reference: one ORM query, what any job that touches the database pays in a
@@ -585,6 +584,7 @@ def start_workers(n: int, db_url: str, redis_url: str, queue: str, app_spec: str
     env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "RQ_QUEUE": queue,
            "MAIL_BACKEND": "null", "SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING",
            "SERVER_NAME": "langjourney.invalid",
+           "PERIODIC_SECONDS": "0",  # no sweep allocating the measured courses behind the jobs' backs
            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     procs = []
     for i in range(n):
@@ -618,22 +618,6 @@ def wait_idle_workers(queue, n: int, timeout: float = 60) -> bool:
             return True
         time.sleep(0.2)
     return False
-
-
-def remove_reconcile_sweep(queue) -> bool:
-    """``flask worker`` (without --burst) schedules the waitlist's reconcile sweep a minute ahead; it
-    would allocate the very courses the measured jobs are about to. Remove it from the private queue."""
-    from rq.job import Job
-    from rq.registry import ScheduledJobRegistry
-
-    from langjourney.waitlist.tasks import RECONCILE_JOB_ID
-
-    job = Job.fetch_many([RECONCILE_JOB_ID], connection=queue.connection)[0]
-    if job is None:
-        return False
-    ScheduledJobRegistry(queue=queue).remove(job)
-    job.delete()
-    return True
 
 
 def drained(queue) -> bool:
@@ -957,7 +941,6 @@ def main(argv=None) -> int:
                 for f in sorted(workdir.glob("worker*.log")):
                     log(f.read_text()[-2000:])
                 raise SystemExit(1)
-            swept = remove_reconcile_sweep(queue)
             log(f"    {n_jobs} no-op jobs ...")
             noop_run = run_jobs(queue, NOOP_PATH, [() for _ in range(n_jobs)], args.phase_seconds)
             log(f"    {noop_run['jobs_per_s']:.1f} jobs/s; {n_jobs} one-query jobs ...")
@@ -980,7 +963,7 @@ def main(argv=None) -> int:
             alloc_incl_mail = ar["finished"] / ar["window_all"] if ar["window_all"] > 0 else 0.0
             ratio_all = alloc_incl_mail / noop_rate if noop_rate else float("nan")
             report.append(f"(b) RQ: {args.workers} workers ({args.worker_app}, started once for all the runs; "
-                          f"reconcile sweep {'removed' if swept else 'not found'}"
+                          "periodic sweeps off"
                           f"{f'; workers connect through {make_url(args.worker_database_url).render_as_string()}' if args.worker_database_url else ''}"
                           f"), {n_jobs} jobs per run "
                           f"(courses sampled from the {len(courses_b_all)} with a freed seat"

@@ -121,10 +121,13 @@ def register_request_hooks(app: Flask) -> None:
     from langjourney.ops.limits import init_request_limits
     from langjourney.ops.security import init_security
 
+    from langjourney.ops import periodic
+
     init_request_limits(app)  # runs first of all hooks, whenever registered: nothing reads a body before it
     init_security(app)
     init_input_checks(app)  # before anything touches the database
     init_sessions(app)
+    periodic.init_app(app)
 
     @app.before_request
     def begin_transaction():

@@ -177,16 +177,17 @@ def counselling_remind():
 @with_appcontext
 @click.option("--burst", is_flag=True, help="Quit when the queue is empty (for tests and cron).")
 def worker_command(burst):
-    """Run an RQ worker (with its scheduler) for LangJourney's jobs. Needs REDIS_URL."""
+    """Run an RQ worker (with its scheduler) for LangJourney's jobs, which also runs the periodic
+    tasks (the waitlist sweep, the outbox sweep, reminders) when they are due. Needs REDIS_URL."""
     from langjourney.jobs import run_worker
+    from langjourney.ops import periodic
     from langjourney.waitlist import services as waitlist
-    from langjourney.waitlist.tasks import schedule_reconcile
 
-    if not current_app.config["REDIS_URL"]:
+    app = current_app._get_current_object()
+    if not app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run inline and no worker is needed.")
-    if not burst:
-        schedule_reconcile()  # the waitlist's periodic sweep; each run schedules the next
-    run_worker(current_app._get_current_object(), burst=burst, warm_ups=(waitlist.warm_up,))
+    run_worker(app, burst=burst, warm_ups=(waitlist.warm_up,),
+               periodic=periodic.Runner(app) if periodic.is_enabled(app) else None, every=periodic.tick(app))
 
 
 def init_cli(app: Flask) -> None:

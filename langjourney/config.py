@@ -46,6 +46,8 @@ def load_config(instance_path: Path, env: dict[str, str] | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": env.get("REDIS_URL") or None,
         "RQ_QUEUE": env.get("RQ_QUEUE", "langjourney"),
+        # Periodic work (langjourney/ops/periodic.py): the sweeps' period in seconds; 0 turns it off.
+        "PERIODIC_SECONDS": int(env.get("PERIODIC_SECONDS", "60")),
         # Mail: "console" logs mails (development), "smtp" sends them, "null" drops them (tests).
         "MAIL_BACKEND": env.get("MAIL_BACKEND", "console"),
         "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),

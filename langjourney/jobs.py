@@ -19,6 +19,7 @@ from flask import Flask, current_app
 from flask_babel import force_locale, format_datetime, get_translations
 from redis import Redis
 from rq import Queue, Retry, Worker
+from rq.worker import WorkerStatus
 from sqlalchemy import event
 from sqlalchemy.orm import configure_mappers
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60
 DEFAULT_RETRY = Retry(max=3, interval=[10, 60, 300])
+MAINTENANCE_INTERVAL = 60  # seconds
 _PENDING = "langjourney_pending_jobs"
 _READY = "langjourney_committed_jobs"
 _worker_app: Flask | None = None
@@ -114,12 +116,13 @@ def dispatch(app: Flask, *jobs: PendingJob) -> None:
     for job in jobs:
         try:
             with app.app_context():  # a fresh app context gives the job its own session
-                _call(job.path, job.args)
+                call(job.path, job.args)
         except Exception:
             log.exception("inline job %s%r failed", job.path, job.args)
 
 
-def _call(path: str, args: tuple) -> Any:
+def call(path: str, args: tuple) -> Any:
+    """Call the module-level function named by ``path`` (``package.module.function``)."""
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)(*args)
 
@@ -136,7 +139,7 @@ def run(path: str, *args: Any) -> Any:
         for engine in db.engines.values():
             engine.dispose(close=False)
         try:
-            return _call(path, args)
+            return call(path, args)
         finally:
             db.session.remove()
 
@@ -178,14 +181,44 @@ def warm_up(app: Flask, *statements: Callable[[], Any]) -> None:
                 engine.dispose()
 
 
-def run_worker(app: Flask, burst: bool = False, warm_ups: tuple[Callable[[], Any], ...] = ()) -> bool:
+class _Worker(Worker):
+    """An RQ worker that, whenever it is about to wait for a job and at least every ``every``
+    seconds while it waits (not in burst mode), runs ``periodic.maybe_run()`` if
+    ``periodic.is_due()`` (see :class:`langjourney.ops.periodic.Runner`)."""
+
+    periodic: Any = None
+    every: int = 5
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        if self.periodic is None or timeout is None or max_idle_time is not None:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        while True:
+            if self.periodic.is_due():
+                self.set_state(WorkerStatus.BUSY)  # a warm shutdown (SIGTERM) lets it finish, as a job
+                self.periodic.maybe_run()
+                if self._stop_requested:
+                    return None
+            result = super().dequeue_job_and_maintain_ttl(self.every, self.every)  # None: waited that long
+            if result is not None or self._stop_requested:
+                return result
+
+
+def run_worker(app: Flask, burst: bool = False, warm_ups: tuple[Callable[[], Any], ...] = (),
+               periodic: Any = None, every: float = 5) -> bool:
     """Run an RQ worker with its scheduler on the app's queue (``flask worker``); ``warm_ups`` are
-    passed to :func:`warm_up`."""
+    passed to :func:`warm_up`; ``periodic`` (a :class:`langjourney.ops.periodic.Runner`) gets its
+    turn before each wait for a job and every ``every`` seconds while idle (not in burst mode).
+
+    RQ's scheduler (it runs the jobs' retries) holds a lock in Redis that a killed worker leaves
+    behind for a minute; a worker retries taking it at each maintenance, here every minute rather
+    than RQ's ten.
+    """
     global _worker_app
     if not app.config["REDIS_URL"]:
         raise RuntimeError("REDIS_URL is not set: jobs run inline and no worker is needed")
     _worker_app = app
     warm_up(app, *warm_ups)
     queue = get_queue(app)
-    worker = Worker([queue], connection=queue.connection)
+    worker = _Worker([queue], connection=queue.connection, maintenance_interval=MAINTENANCE_INTERVAL)
+    worker.periodic, worker.every = periodic, max(1, round(every))
     return worker.work(burst=burst, with_scheduler=True)

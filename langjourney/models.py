@@ -5,6 +5,7 @@ from langjourney.courses.models import (  # noqa: F401
 )
 from langjourney.learners.models import LearnerProfile  # noqa: F401
 from langjourney.mail.models import OutboxMessage  # noqa: F401
+from langjourney.ops.models import PeriodicRun  # noqa: F401
 from langjourney.selfassess.models import SelfAssessment  # noqa: F401
 from langjourney.testing.models import (  # noqa: F401
     BankVersion, PlacementAttempt, PlacementResponse, RetakePermission,

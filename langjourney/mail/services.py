@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 from flask import current_app, render_template
 from flask_babel import force_locale
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select
 
 from langjourney.db import locked, utcnow
 from langjourney.extensions import db
@@ -14,6 +14,10 @@ from langjourney.jobs import enqueue
 from langjourney.mail.models import MailStatus, OutboxMessage
 
 MAX_ATTEMPTS = 5
+# The outbox sweep leaves a new mail this long to its own job, and retries a failed attempt after
+# the n-th of these waits (the last one for every later attempt).
+SWEEP_GRACE = timedelta(seconds=5)
+RETRY_AFTER = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10), timedelta(minutes=30))
 
 
 class Mail(NamedTuple):
@@ -65,6 +69,7 @@ def send_message(message_id: int) -> OutboxMessage | None:
     if message is None or message.status is not MailStatus.PENDING:
         return message
     message.attempts += 1
+    message.last_attempt_at = utcnow()
     try:
         deliver(current_app._get_current_object(), message.recipient, message.subject, message.body)
     except Exception as exc:
@@ -86,3 +91,19 @@ def stale_pending_ids(older_than: timedelta = timedelta(minutes=5)) -> list[int]
         select(OutboxMessage.id).where(OutboxMessage.status == MailStatus.PENDING,
                                        OutboxMessage.created_at < utcnow() - older_than)
         .order_by(OutboxMessage.id)))
+
+
+def due_ids(now=None, limit: int = 500) -> list[int]:
+    """Pending mails the outbox sweep should send now: never tried and older than
+    :data:`SWEEP_GRACE` (their job was lost: a flushed Redis, a dead worker), or tried and failed
+    longer ago than their :data:`RETRY_AFTER` wait (their retry was lost, or is late). Oldest first."""
+    now = now or utcnow()
+    never_tried = and_(OutboxMessage.attempts == 0, OutboxMessage.created_at <= now - SWEEP_GRACE)
+    retry_due = or_(*(
+        and_(OutboxMessage.attempts == attempts, OutboxMessage.last_attempt_at <= now - wait)
+        for attempts, wait in enumerate(RETRY_AFTER, start=1)))
+    later = and_(OutboxMessage.attempts > len(RETRY_AFTER), OutboxMessage.last_attempt_at <= now - RETRY_AFTER[-1])
+    return list(db.session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.status == MailStatus.PENDING,
+                                       or_(never_tried, retry_due, later))
+        .order_by(OutboxMessage.id).limit(limit)))

@@ -11,6 +11,7 @@ from langjourney.auth.access import role_required
 from langjourney.auth.models import Role
 from langjourney.extensions import db
 from langjourney.jobs import redis_connection
+from langjourney.ops import periodic
 
 bp = Blueprint("main", __name__)
 
@@ -52,6 +53,8 @@ def set_language():
 
 @bp.get("/healthz")
 def healthz():
+    """The database, Redis and each periodic task's last run (langjourney/ops/periodic.py); 503
+    with the reason when one is down or a task is stale."""
     checks = {}
     try:
         db.session.execute(text("SELECT 1"))
@@ -67,4 +70,13 @@ def healthz():
     else:
         checks["redis"] = "not configured (jobs run inline)"
     healthy = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+    if not periodic.is_enabled(current_app):
+        checks["periodic"] = "disabled (PERIODIC_SECONDS=0)"
+    elif checks["database"] == "ok":
+        try:
+            fresh, checks["periodic"] = periodic.health(current_app)
+        except Exception as exc:  # say, the migration that adds periodic_run has not run
+            db.session.rollback()
+            fresh, checks["periodic"] = False, f"error: {type(exc).__name__}"
+        healthy = healthy and fresh
     return {"status": "ok" if healthy else "error", **checks}, 200 if healthy else 503

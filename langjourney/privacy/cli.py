@@ -9,8 +9,8 @@ privacy_cli = AppGroup("privacy", help="Personal data: the retention prune.")
 
 @privacy_cli.command("prune")
 def privacy_prune():
-    """Clear the subject and body of settled mails and delete access-log rows, failed sign-ins and
-    API idempotency keys older than their retention periods (see the README). Safe to run often."""
+    """Clear the subject and body of settled mails and delete access-log rows, failed sign-ins,
+    API idempotency keys and ended sign-ins older than their retention periods (see the README). Safe to run often."""
     from langjourney.privacy.tasks import prune
 
     for name, count in prune().items():

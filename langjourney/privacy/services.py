@@ -20,7 +20,7 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import delete, select, update
 
-from langjourney.auth.models import AccessLog, LoginFailure
+from langjourney.auth.models import AccessLog, LoginFailure, UserSession
 from langjourney.courses.models import ApiIdempotencyKey
 from langjourney.courses.services import IDEMPOTENCY_KEY_LIFETIME
 from langjourney.extensions import db
@@ -37,6 +37,7 @@ class PruneCounts:
     access_log_deleted: int = 0
     login_failures_deleted: int = 0
     idempotency_keys_deleted: int = 0
+    sign_ins_deleted: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -83,7 +84,7 @@ def _clear_mail_bodies(cutoff: datetime, batch_size: int, between_batches) -> in
 
 def prune(now: datetime, *, batch_size: int = BATCH_SIZE,
           between_batches: Callable[[], None] | None = None) -> PruneCounts:
-    """Clear old mail bodies and delete old access-log rows, sign-in failures and idempotency keys,
+    """Clear old mail bodies and delete old access-log rows, sign-in failures, idempotency keys and ended sign-ins,
     by the retention periods in the config (relative to ``now``). Flushes; ``between_batches`` (e.g.
     ``db.session.commit``) is called after each batch. Safe to run twice: the second run finds nothing."""
     config = current_app.config
@@ -99,4 +100,8 @@ def prune(now: datetime, *, batch_size: int = BATCH_SIZE,
                                              batch_size, between_batches),
         idempotency_keys_deleted=_delete_older(ApiIdempotencyKey, ApiIdempotencyKey.created_at,
                                                now - IDEMPOTENCY_KEY_LIFETIME, batch_size, between_batches),
+        # A sign-in ends REMEMBER_DAYS after it began whatever else happens (auth.sessions); its row
+        # is then only a record of a device that no cookie can use any more.
+        sign_ins_deleted=_delete_older(UserSession, UserSession.created_at,
+                                       now - config["REMEMBER_DAYS"] * days, batch_size, between_batches),
     )

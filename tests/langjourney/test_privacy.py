@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from langjourney.auth.models import AccessLog, LoginFailure
+from langjourney.auth.models import AccessLog, LoginFailure, UserSession
 from langjourney.courses.models import ApiIdempotencyKey, EnrolmentStatus
 from langjourney.courses.services import create_api_token
 from langjourney.db import utcnow
@@ -58,6 +58,9 @@ def rows(db_session):
     db_session.add_all([ApiIdempotencyKey(provider_id=provider.id, key=f"k{hours}", method="POST", path="/x",
                                           fingerprint="0" * 64, status_code=200, response={"learner": "Kati"},
                                           created_at=now - timedelta(hours=hours)) for hours in (25, 23)])
+    # Sign-ins end 30 days (REMEMBER_DAYS) after they began; an ended one is only a record.
+    db_session.add_all([UserSession(user_id=learner.id, token_hash=f"{days:064d}", created_at=now - days * DAY,
+                                    last_seen_at=now - days * DAY) for days in (31, 29)])
     db_session.flush()
     return mails
 
@@ -65,7 +68,7 @@ def rows(db_session):
 def test_prune_removes_old_rows_and_keeps_young_ones_and_unsettled_mail(db_session, rows):
     counts = services.prune(utcnow())
     assert counts == services.PruneCounts(mail_bodies_cleared=2, access_log_deleted=2, login_failures_deleted=1,
-                                          idempotency_keys_deleted=1)
+                                          idempotency_keys_deleted=1, sign_ins_deleted=1)
     for name, message in rows.items():
         db_session.refresh(message)
         cleared = name in ("old sent", "old failed")
@@ -103,6 +106,7 @@ def test_the_job_and_the_command_prune_and_report_counts(app, db_session, rows):
     assert result.exit_code == 0, result.output
     assert "mail bodies cleared: 0" in result.output and "access log deleted: 0" in result.output
     assert "login failures deleted: 0" in result.output and "idempotency keys deleted: 0" in result.output
+    assert "sign ins deleted: 0" in result.output
 
 
 def test_a_queued_mail_records_its_template(db_session):

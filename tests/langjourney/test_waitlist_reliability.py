@@ -42,6 +42,7 @@ from langjourney.db import utcnow
 from langjourney.errors import DomainError
 from langjourney.extensions import db
 from langjourney.mail.models import MailStatus, OutboxMessage
+from langjourney.ops.models import PeriodicRun
 from langjourney.waitlist import services, tasks
 from langjourney.waitlist.clock import frozen_at
 from langjourney.waitlist.models import AllocationEvent, EntryStatus, Offer, OfferStatus, WaitlistEntry
@@ -207,7 +208,8 @@ class Workers:
         return {**os.environ, "FLASK_APP": app_spec,
                 "DATABASE_URL": self.app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": self.app.config["REDIS_URL"],
                 "RQ_QUEUE": queue or self.app.config["RQ_QUEUE"], "MAIL_BACKEND": "null",
-                "SECRET_KEY": self.app.config["SECRET_KEY"], "LOG_LEVEL": "WARNING"}
+                "SECRET_KEY": self.app.config["SECRET_KEY"], "LOG_LEVEL": "WARNING",
+                "PERIODIC_SECONDS": "0"}  # the periodic tests turn the sweeps on in their workers
 
     def start(self, *, queue: str | None = None, burst: bool = True, app_spec: str = WORKER_APP):
         log = tempfile.TemporaryFile()
@@ -659,69 +661,130 @@ def test_worker_killed_mid_allocation_loses_and_doubles_nothing(rq_app):
     _audit_ok(app)
 
 
-# -- 4. Redis flushed while offers are pending ------------------------------------------------------
+# -- 4. periodic work heals a flushed Redis, a killed worker, and runs once with two workers ---------
+# The workers sweep every 2 s (PERIODIC_SECONDS) and listen on a queue of their own: the test's own
+# commits send their jobs to the app's queue, where no worker takes them (they stand for the jobs a
+# flush or a dead worker loses). Only the sweeps can then expire the overdue offer and send its mail.
+HEAL_WITHIN = 90  # seconds
 
-def test_flushed_redis_loses_nothing_and_reconcile_restores_progress(rq_app):
-    """Pending in Redis: an allocation job for a freed seat, an offer mail, and the scheduled sweep
-    that would expire an overdue offer. The queue and its registries are emptied. The database
-    still knows everything; the sweep (``reconcile`` on a real worker) and the outbox's resend make
-    every offer and mail that the lost jobs would have."""
-    from rq.registry import ScheduledJobRegistry
 
-    app, workers = rq_app
-    freed = CourseFactory(capacity=2)
-    fill(freed, 2)
-    waiting_a = [learner() for _ in range(3)]
-    for who in waiting_a:
-        services.join(who, freed)
-    overdue = CourseFactory(capacity=1)
-    b1, b2 = learner(), learner()
-    for minutes, who in ((0, b1), (1, b2)):  # b1 first in line
-        with frozen_at(utcnow() - timedelta(hours=50) + timedelta(minutes=minutes)):
-            services.join(who, overdue)
-    db.session.commit()
-    with frozen_at(utcnow() - timedelta(hours=49)):  # b1's offer (its deadline an hour ago) and its mail job
-        assert tasks.allocate(overdue.id) == 1
-    holder = db.session.scalars(select(Enrolment).where(Enrolment.course_id == freed.id)).first().learner
-    services.cancel(holder, freed)  # the allocation job for the freed seat goes to Redis
-    db.session.commit()
-    [offer_b1] = offers_of(overdue)
-    assert offer_b1.learner_id == b1.id and offer_b1.expires_at < utcnow()
-    tasks.schedule_reconcile()
-    q = jobs.get_queue(app)
-    scheduled = ScheduledJobRegistry(queue=q)
-    assert q.count >= 2 and tasks.RECONCILE_JOB_ID in scheduled.get_job_ids()
-    ids = dict(freed=freed.id, overdue=overdue.id, b1=b1.id, b2=b2.id, a=[w.id for w in waiting_a],
-               offer_b1=offer_b1.id)
+def _periodic_worker(workers, **config) -> int:
+    return workers.fork(f"{workers.app.config['RQ_QUEUE']}-w", burst=False, PERIODIC_SECONDS=2, **config)
 
-    # Redis loses everything about the queue.
-    q.empty()
-    for registry in (scheduled, q.started_job_registry, q.deferred_job_registry):
-        for job_id in registry.get_job_ids():
-            registry.remove(job_id, delete_job=True)
-    assert q.count == 0 and scheduled.count == 0
-    db.session.expire_all()
-    assert services.live_seats(ids["freed"]) == 1 and _count(WaitlistEntry, WaitlistEntry.course_id == ids["freed"],
-                                                           WaitlistEntry.status == EntryStatus.WAITING) == 3
-    assert _count(OutboxMessage, OutboxMessage.status == MailStatus.PENDING) == 1  # b1's mail, job lost
+
+def _sweeps(name: str = "waitlist-reconcile") -> int:
+    """How many times the task has been claimed (0: never)."""
+    runs = db.session.scalar(select(PeriodicRun.runs).where(PeriodicRun.name == name)) or 0
+    _release()
+    return runs
+
+
+def _wait_for(condition, what: str, workers, timeout: float = HEAL_WITHIN) -> None:
+    """Poll ``condition`` (it reads the database; each poll in a transaction of its own) until true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        _release()
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s\n{workers.output()[-3000:]}"
+        time.sleep(0.2)
     _release()
 
-    _enqueue(app, RECONCILE)
-    _enqueue(app, "langjourney.mail.tasks.resend_stale", 0)
-    workers.start()
-    workers.wait_all(timeout=60)
 
-    [offer_a] = offers_of(db.session.get(Course, ids["freed"]))
-    assert offer_a.learner_id == ids["a"][0]  # the best claim: the first to join
-    assert db.session.get(Offer, ids["offer_b1"]).status is OfferStatus.EXPIRED
-    assert [o.learner_id for o in offers_of(db.session.get(Course, ids["overdue"]))] == [ids["b2"]]
-    for course_id in (ids["freed"], ids["overdue"]):
-        _check_course(course_id, healed=True)
+def _overdue_offer(tag: str) -> dict:
+    """A course of one seat whose offer to the first in line ran out an hour ago, a second learner
+    waiting, and the offer's mail still pending (its job went to a queue no worker reads)."""
+    course = CourseFactory(capacity=1, title=f"Kursus {tag}")
+    first, second = learner(), learner()
+    for minutes, who in ((0, first), (1, second)):
+        with frozen_at(utcnow() - timedelta(hours=50) + timedelta(minutes=minutes)):
+            services.join(who, course)
+    db.session.commit()
+    with frozen_at(utcnow() - timedelta(hours=49)):
+        assert tasks.allocate(course.id) == 1
+    [offer] = offers_of(course)
+    assert offer.learner_id == first.id and offer.expires_at < utcnow()
+    ids = dict(course=course.id, offer=offer.id, first=first.id, second=second.id)
+    _release()
+    return ids
+
+
+def _healed(case: dict) -> bool:
+    """The overdue offer is expired, the seat offered to the second learner, and no mail is pending."""
+    offered = [o.learner_id for o in offers_of(db.session.get(Course, case["course"]))]
+    return (db.session.get(Offer, case["offer"]).status is OfferStatus.EXPIRED and offered == [case["second"]]
+            and _count(OutboxMessage, OutboxMessage.status != MailStatus.SENT) == 0)
+
+
+def _check_healed(app, cases: list[dict]) -> None:
+    for case in cases:
+        _check_course(case["course"], healed=True)
+        assert _count(AllocationEvent, AllocationEvent.kind == "expire", AllocationEvent.offer_id == case["offer"]) == 1
+    mails = db.session.scalars(select(OutboxMessage)).all()
+    assert len(mails) == 2 * len(cases) and all(m.status is MailStatus.SENT and m.attempts == 1 for m in mails)
+    _audit_ok(app)
+
+
+def test_redis_flushed_while_the_worker_runs_heals_within_90_seconds(rq_app):
+    """The worker keeps running while Redis is flushed (FLUSHDB on this run's own database index):
+    the periodic work goes on, so an overdue offer is expired and the seat passed on, a freed seat
+    whose allocation job was lost is offered, and the mails whose jobs were lost are sent."""
+    app, workers = rq_app
+    _periodic_worker(workers)
+    _wait_for(lambda: _sweeps() > 0, "the worker's first sweep", workers)
+    freed = CourseFactory(capacity=2)
+    fill(freed, 2)
+    waiting = [learner() for _ in range(3)]
+    for who in waiting:
+        services.join(who, freed)
+    holder = db.session.scalars(select(Enrolment).where(Enrolment.course_id == freed.id)).first().learner
+    services.cancel(holder, freed)  # its allocation job goes to Redis, and is lost
+    db.session.commit()
+    freed_id, first_waiting = freed.id, waiting[0].id
+    case = _overdue_offer("flush")
+    with closing(jobs.redis_connection(app)) as conn:
+        conn.flushdb()  # this run's own index (TEST_REDIS_URL), never FLUSHALL
+
+    def healed():
+        return _healed(case) and [o.learner_id for o in offers_of(db.session.get(Course, freed_id))] == [first_waiting]
+
+    _wait_for(healed, "healed after the flush", workers)
+    Workers.kill(workers.forked[-1])
+    _check_course(freed_id, healed=True)
     mails = db.session.scalars(select(OutboxMessage)).all()
     assert len(mails) == 3 and all(m.status is MailStatus.SENT and m.attempts == 1 for m in mails)
-    assert tasks.RECONCILE_JOB_ID in scheduled.get_job_ids()  # the sweep has put its next run back
-    assert q.failed_job_registry.count == 0
     _audit_ok(app)
+
+
+def test_worker_killed_and_restarted_sweeps_within_90_seconds(rq_app):
+    """A worker is killed (SIGKILL, with its scheduler and any work horse) and a new one started: the
+    dead one's locks do not hold the new one back; its sweeps heal what is left."""
+    app, workers = rq_app
+    dead = _periodic_worker(workers)
+    _wait_for(lambda: _sweeps() > 0, "the first worker's first sweep", workers)
+    Workers.kill(dead)
+    case = _overdue_offer("kill")
+    _periodic_worker(workers)
+    _wait_for(lambda: _healed(case), "healed after the restart", workers)
+    Workers.kill(workers.forked[-1])
+    _check_healed(app, [case])
+
+
+def test_two_workers_sweep_once_and_send_each_mail_once(rq_app, smtp_sink):
+    """Two workers sweep side by side, sending real mail (SMTP to a local server): every overdue
+    offer is expired once and passed on once, and the mail server gets every mail exactly once,
+    however many sweeps both workers go through."""
+    app, workers = rq_app
+    cases = [_overdue_offer(f"two-{k}") for k in range(4)]
+    for _ in range(2):
+        _periodic_worker(workers, **smtp_sink.config())
+    _wait_for(lambda: all(_healed(case) for case in cases), "healed by two workers", workers)
+    healed_at = _sweeps()
+    _wait_for(lambda: _sweeps() >= healed_at + 3, "three more sweeps", workers)
+    for pid in workers.forked:
+        Workers.kill(pid)
+    _check_healed(app, cases)
+    mails = db.session.scalars(select(OutboxMessage)).all()
+    received = [(m.recipients, m.subject, m.body.strip()) for m in smtp_sink.received]
+    assert sorted(received) == sorted(((m.recipient,), m.subject, m.body.strip()) for m in mails)
 
 
 # -- 5. every job delivered three times -------------------------------------------------------------
