@@ -153,8 +153,22 @@ def test_health_of_a_fresh_install_a_working_one_and_a_stalled_one(periodic_app,
     assert not healthy and report["test-task"]["status"].startswith("stale: no successful run since")
 
 
+def test_a_process_just_restarted_is_not_failed_for_the_time_it_was_down(periodic_app, monkeypatch):
+    """On the embedded default the web process itself sweeps, after its first responses: a stale
+    task is 'catching up' while the process is younger than the staleness limit, then stale."""
+    monkeypatch.setattr(periodic, "TASKS", (TASK,))
+    _run(TASK.name, succeeded_ago=10 * PERIOD, created_ago=20 * PERIOD)
+    monkeypatch.setitem(periodic_app.extensions, "langjourney_started_at", utcnow())
+    healthy, report = periodic.health(periodic_app)
+    assert healthy and report["test-task"]["status"].startswith("catching up")
+    monkeypatch.setitem(periodic_app.extensions, "langjourney_started_at", utcnow() - 4 * PERIOD)
+    healthy, report = periodic.health(periodic_app)
+    assert not healthy and report["test-task"]["status"].startswith("stale")
+
+
 def test_healthz_answers_503_when_a_sweep_is_stale(periodic_app, monkeypatch):
     monkeypatch.setattr(periodic, "TASKS", (TASK,))
+    monkeypatch.setitem(periodic_app.extensions, "langjourney_started_at", utcnow() - 4 * PERIOD)
     _run(TASK.name, succeeded_ago=4 * PERIOD, created_ago=10 * PERIOD)
     client = periodic_app.test_client()
     response = client.get("/healthz")
