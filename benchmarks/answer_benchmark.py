@@ -158,11 +158,11 @@ def _check_loopback(url) -> None:
 
 
 @contextmanager
-def fresh_database(database_url: str | None, workdir: Path):
+def fresh_database(database_url: str | None, workdir: Path, label: str = "answer"):
     """A fresh SQLite file in ``workdir`` (the app puts it in WAL mode), or a fresh PostgreSQL
     database created next to the one ``database_url`` names and dropped afterwards. Yields the URL."""
     if not database_url:
-        yield f"sqlite:///{workdir / 'bench.sqlite3'}"
+        yield f"sqlite:///{workdir / f'{label}.sqlite3'}"
         return
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -171,7 +171,7 @@ def fresh_database(database_url: str | None, workdir: Path):
     _check_loopback(admin_url)
     if admin_url.get_backend_name() != "postgresql":
         sys.exit("--database-url: only postgresql+psycopg://... URLs (SQLite is the default)")
-    name = f"langjourney_answer_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    name = f"langjourney_{label}_bench_{os.getpid()}_{secrets.token_hex(3)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

@@ -33,14 +33,15 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from answer_benchmark import fresh_database  # noqa: E402  (a fresh SQLite file or PostgreSQL database)
 
 USER_AGENT = "langjourney-load-benchmark"
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PAGES = ["/courses", "/home"]
 DEFAULT_LEARNER = "learner031@example.com"
@@ -48,32 +49,6 @@ DEFAULT_LEARNER = "learner031@example.com"
 
 # --------------------------------------------------------------------------------------------
 # Database and app
-
-
-@contextmanager
-def fresh_database(database_url: str | None, workdir: Path):
-    """A temporary SQLite file, or a new PostgreSQL database beside ``database_url`` (dropped after)."""
-    if not database_url:
-        yield f"sqlite:///{workdir / 'load.sqlite3'}"
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin_url = make_url(database_url)
-    if admin_url.host not in LOOPBACK:
-        sys.exit(f"refusing {admin_url.host!r}: this benchmark only ever targets the loopback address")
-    if admin_url.get_backend_name() != "postgresql":
-        sys.exit("--database-url: only postgresql+psycopg://... URLs (SQLite is the default)")
-    name = f"langjourney_load_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def make_app(url: str, secret: str, server_name: str):
@@ -112,7 +87,7 @@ def statements(args) -> None:
     from langjourney.extensions import db
 
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp, \
-            fresh_database(args.database_url, Path(tmp)) as url:
+            fresh_database(args.database_url, Path(tmp), "load") as url:
         app = make_app(url, secrets.token_urlsafe(32), "127.0.0.1:5000")
         prepare(app)
         client, anonymous = app.test_client(), app.test_client()
@@ -242,7 +217,7 @@ def http(args) -> None:
 
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp, \
-            fresh_database(args.database_url, Path(tmp)) as url:
+            fresh_database(args.database_url, Path(tmp), "load") as url:
         tmp = Path(tmp)
         kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite (file in a temporary directory)"
         secret, port = secrets.token_urlsafe(32), free_port()
